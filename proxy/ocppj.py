@@ -1,0 +1,306 @@
+"""OCPP-J framing and payload validation, with no I/O.
+
+Text frames go in; messages or :class:`FrameError` come out; frames to send
+are built here too. Everything is a pure function of its input, so it is
+tested by feeding it strings (``tests/framing``).
+
+OCPP-J 1.6 spells two error codes the historic way on the wire
+(``FormationViolation``, ``OccurenceConstraintViolation``); 2.0.1 renamed them.
+Codes are written in their 2.0.1 spelling inside pgcsms and translated by
+:func:`wire_error_code` for the connection's version; codes received from
+chargers are read in either spelling (:func:`canonical_error_code`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from importlib import resources
+from typing import Any
+
+import jsonschema_rs
+
+__all__ = [
+    "CALL",
+    "CALLERROR",
+    "CALLRESULT",
+    "CHARGE_POINT_ACTIONS",
+    "CENTRAL_SYSTEM_ACTIONS",
+    "Call",
+    "CallError",
+    "CallResult",
+    "FrameError",
+    "PayloadError",
+    "Validator",
+    "call_error_frame",
+    "call_frame",
+    "call_result_frame",
+    "canonical_error_code",
+    "parse_frame",
+    "wire_error_code",
+]
+
+CALL, CALLRESULT, CALLERROR = 2, 3, 4
+
+# OCPP-J 1.6 §4.1.3: a uniqueId is a string of at most 36 characters.
+MAX_UNIQUE_ID_LENGTH = 36
+
+# Actions a 1.6 charge point sends (core profile plus the security extension).
+CHARGE_POINT_ACTIONS: dict[str, frozenset[str]] = {
+    "1.6": frozenset({
+        "Authorize", "BootNotification", "DataTransfer", "DiagnosticsStatusNotification",
+        "FirmwareStatusNotification", "Heartbeat", "MeterValues", "StartTransaction",
+        "StatusNotification", "StopTransaction", "SecurityEventNotification", "SignCertificate",
+        "LogStatusNotification", "SignedFirmwareStatusNotification",
+    }),
+}
+
+# Actions the central system sends to a 1.6 charge point.
+CENTRAL_SYSTEM_ACTIONS: dict[str, frozenset[str]] = {
+    "1.6": frozenset({
+        "CancelReservation", "ChangeAvailability", "ChangeConfiguration", "ClearCache",
+        "ClearChargingProfile", "DataTransfer", "GetCompositeSchedule", "GetConfiguration",
+        "GetDiagnostics", "GetLocalListVersion", "RemoteStartTransaction", "RemoteStopTransaction",
+        "ReserveNow", "Reset", "SendLocalList", "SetChargingProfile", "TriggerMessage",
+        "UnlockConnector", "UpdateFirmware", "CertificateSigned", "DeleteCertificate",
+        "ExtendedTriggerMessage", "GetInstalledCertificateIds", "GetLog", "InstallCertificate",
+        "SignedUpdateFirmware",
+    }),
+}
+
+_RENAMED_IN_2_0_1 = {
+    "FormatViolation": "FormationViolation",
+    "OccurrenceConstraintViolation": "OccurenceConstraintViolation",
+}
+_CANONICAL = {old: new for new, old in _RENAMED_IN_2_0_1.items()}
+
+
+def wire_error_code(code: str, version: str) -> str:
+    """The spelling of an error code on a connection of this OCPP version."""
+    if version == "1.6":
+        return _RENAMED_IN_2_0_1.get(code, code)
+    return code
+
+
+def canonical_error_code(code: str) -> str:
+    """Read an error code in either spelling; return the 2.0.1 one."""
+    return _CANONICAL.get(code, code)
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    unique_id: str
+    action: str
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class CallResult:
+    unique_id: str
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class CallError:
+    unique_id: str
+    error_code: str
+    error_description: str
+    error_details: dict[str, Any]
+
+
+class FrameError(Exception):
+    """A frame that is not a well-formed OCPP-J message.
+
+    ``message_type`` and ``unique_id`` are what could be read of it (``None``
+    when nothing could); only a CALL, or a frame whose type is unknown, is
+    answered with a CALLERROR. ``code`` is in canonical spelling.
+    """
+
+    def __init__(self, code: str, description: str, *, unique_id: str | None = None,
+                 message_type: int | None = None, action: str | None = None) -> None:
+        super().__init__(description)
+        self.code = code
+        self.description = description
+        self.unique_id = unique_id
+        self.message_type = message_type
+        self.action = action
+
+    @property
+    def answerable(self) -> bool:
+        """A CALLERROR may only answer a CALL (or what may have been one)."""
+        return self.message_type not in (CALLRESULT, CALLERROR)
+
+
+class PayloadError(Exception):
+    """A payload that breaks its JSON schema; ``code`` is the OCPP-J error code."""
+
+    def __init__(self, code: str, description: str) -> None:
+        super().__init__(description)
+        self.code = code
+        self.description = description
+
+
+_UNIQUE_ID_PREFIX = re.compile(r'\s*\[\s*(\d+)\s*,\s*"((?:[^"\\]|\\.){0,36})"')
+
+
+def _salvage(text: str) -> tuple[int | None, str | None]:
+    """The message type and uniqueId of a frame that is not valid JSON, if readable."""
+    match = _UNIQUE_ID_PREFIX.match(text)
+    if match is None:
+        return None, None
+    try:
+        return int(match.group(1)), json.loads(f'"{match.group(2)}"')
+    except ValueError:
+        return int(match.group(1)), None
+
+
+def parse_frame(text: str) -> Call | CallResult | CallError:
+    """Read one OCPP-J frame; raise :class:`FrameError` for anything else."""
+    try:
+        frame = json.loads(text)
+    except (ValueError, RecursionError):
+        message_type, unique_id = _salvage(text)
+        raise FrameError("FormatViolation", "frame is not valid JSON",
+                         unique_id=unique_id, message_type=message_type) from None
+    if not isinstance(frame, list) or not frame:
+        raise FrameError("FormatViolation", "frame is not a JSON array")
+    message_type = frame[0]
+    if not isinstance(message_type, int) or isinstance(message_type, bool):
+        raise FrameError("FormatViolation", "message type is not an integer")
+    unique_id = frame[1] if len(frame) > 1 else None
+    if not isinstance(unique_id, str) or not unique_id or len(unique_id) > MAX_UNIQUE_ID_LENGTH:
+        raise FrameError("ProtocolError", "uniqueId must be a string of 1 to 36 characters",
+                         message_type=message_type)
+    if message_type == CALL:
+        if len(frame) != 4:
+            raise FrameError("ProtocolError", "a CALL is [2, uniqueId, action, payload]",
+                             unique_id=unique_id, message_type=CALL)
+        action, payload = frame[2], frame[3]
+        if not isinstance(action, str) or not action:
+            raise FrameError("ProtocolError", "action must be a non-empty string",
+                             unique_id=unique_id, message_type=CALL)
+        if not isinstance(payload, dict):
+            raise FrameError("FormatViolation", "payload must be a JSON object",
+                             unique_id=unique_id, message_type=CALL, action=action)
+        return Call(unique_id, action, payload)
+    if message_type == CALLRESULT:
+        if len(frame) != 3 or not isinstance(frame[2], dict):
+            raise FrameError("FormatViolation", "a CALLRESULT is [3, uniqueId, payload]",
+                             unique_id=unique_id, message_type=CALLRESULT)
+        return CallResult(unique_id, frame[2])
+    if message_type == CALLERROR:
+        if (len(frame) != 5 or not isinstance(frame[2], str) or not isinstance(frame[3], str)
+                or not isinstance(frame[4], dict)):
+            raise FrameError("FormatViolation",
+                             "a CALLERROR is [4, uniqueId, errorCode, errorDescription, errorDetails]",
+                             unique_id=unique_id, message_type=CALLERROR)
+        return CallError(unique_id, canonical_error_code(frame[2]), frame[3], frame[4])
+    raise FrameError("ProtocolError", f"unknown message type {message_type}", unique_id=unique_id,
+                     message_type=message_type)
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def call_frame(unique_id: str, action: str, payload_json: str) -> str:
+    """A CALL; the payload is JSON text already."""
+    return f"[{CALL},{_dumps(unique_id)},{_dumps(action)},{payload_json}]"
+
+
+def call_result_frame(unique_id: str, payload_json: str) -> str:
+    """A CALLRESULT; the payload is JSON text, as the database returns it."""
+    return f"[{CALLRESULT},{_dumps(unique_id)},{payload_json}]"
+
+
+def call_error_frame(unique_id: str | None, code: str, description: str, version: str,
+                     details: dict[str, Any] | None = None) -> str:
+    """A CALLERROR, its code spelled for ``version``.
+
+    A uniqueId that could not be read is sent as "-1", as OCPP 2.0.1 §4.2.3
+    prescribes and 1.6 chargers tolerate.
+    """
+    return _dumps([CALLERROR, unique_id if unique_id is not None else "-1",
+                   wire_error_code(code, version), description[:255], details or {}])
+
+
+# -- payload validation -------------------------------------------------------
+
+# Which CALLERROR a broken schema keyword earns (OCPP-J 1.6 §4.2.3).
+_ERROR_FOR_KEYWORD = {
+    "Type": "TypeConstraintViolation",
+    "Format": "TypeConstraintViolation",
+    "Required": "OccurrenceConstraintViolation",
+    "MinItems": "OccurrenceConstraintViolation",
+    "MaxItems": "OccurrenceConstraintViolation",
+    "UniqueItems": "OccurrenceConstraintViolation",
+    "Enum": "PropertyConstraintViolation",
+    "Constant": "PropertyConstraintViolation",
+    "MaxLength": "PropertyConstraintViolation",
+    "MinLength": "PropertyConstraintViolation",
+    "Minimum": "PropertyConstraintViolation",
+    "Maximum": "PropertyConstraintViolation",
+    "ExclusiveMinimum": "PropertyConstraintViolation",
+    "ExclusiveMaximum": "PropertyConstraintViolation",
+    "MultipleOf": "PropertyConstraintViolation",
+    "Pattern": "PropertyConstraintViolation",
+    "AdditionalProperties": "FormatViolation",
+}
+
+_DATE_TIME = re.compile(r"\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d(:\d\d(\.\d+)?)?([Zz]|[+-]\d\d(:?\d\d)?)?")
+
+
+def _is_date_time(value: str) -> bool:
+    # RFC 3339, and also without an offset: much firmware omits it (read as UTC).
+    if not _DATE_TIME.fullmatch(value):
+        return False
+    try:
+        datetime.fromisoformat(value[:-1] + "+00:00" if value[-1] in "Zz" else value)
+    except ValueError:
+        return False
+    return True
+
+
+class Validator:
+    """The official JSON schemas of one OCPP version, compiled once."""
+
+    __slots__ = ("_requests", "_responses", "version")
+
+    def __init__(self, version: str = "1.6") -> None:
+        if version != "1.6":
+            raise ValueError(f"OCPP {version} is not served yet")
+        self.version = version
+        folder = resources.files("ocpp") / "v16" / "schemas"
+        self._requests: dict[str, Any] = {}
+        self._responses: dict[str, Any] = {}
+        for entry in folder.iterdir():
+            name = entry.name
+            if not name.endswith(".json"):
+                continue
+            schema = json.loads(entry.read_text(encoding="utf-8"))
+            validator = jsonschema_rs.Draft4Validator(
+                schema, validate_formats=True, formats={"date-time": _is_date_time})
+            if name.endswith("Response.json"):
+                self._responses[name[: -len("Response.json")]] = validator
+            else:
+                self._requests[name[: -len(".json")]] = validator
+
+    def check_request(self, action: str, payload: dict[str, Any]) -> None:
+        """Raise :class:`PayloadError` if the CALL payload breaks its schema."""
+        self._check(self._requests[action], payload, action)
+
+    def check_response(self, action: str, payload: dict[str, Any]) -> None:
+        """Raise :class:`PayloadError` if the CALLRESULT payload breaks its schema."""
+        self._check(self._responses[action], payload, action + "Response")
+
+    @staticmethod
+    def _check(validator: Any, payload: dict[str, Any], name: str) -> None:
+        if validator.is_valid(payload):
+            return
+        error = next(iter(validator.iter_errors(payload)))
+        keyword = type(error.kind).__name__
+        where = "/".join(str(part) for part in error.instance_path) or "(payload)"
+        raise PayloadError(_ERROR_FOR_KEYWORD.get(keyword, "FormatViolation"),
+                           f"{name} {where}: {error.message}"[:255])

@@ -1,0 +1,76 @@
+CREATE OR REPLACE FUNCTION ocpp.add_charge_point(
+    id text,
+    registration_status text DEFAULT 'Accepted',
+    description text DEFAULT NULL,
+    ping_interval integer DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF id IS NULL OR id = '' OR length(id) > 48 OR id ~ '[[:cntrl:]]' THEN
+        RAISE EXCEPTION 'a charge point id is 1 to 48 characters without control characters, not %', quote_nullable(id)
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF registration_status NOT IN ('Accepted', 'Pending', 'Rejected') THEN
+        RAISE EXCEPTION 'registration_status must be Accepted, Pending or Rejected, not %', quote_nullable(registration_status)
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    INSERT INTO pgcsms.charge_points AS cp (id, registration_status, description, ping_interval)
+    VALUES (add_charge_point.id, add_charge_point.registration_status, add_charge_point.description,
+            add_charge_point.ping_interval)
+    ON CONFLICT ON CONSTRAINT charge_points_pkey DO UPDATE
+       SET registration_status = excluded.registration_status,
+           description = coalesce(excluded.description, cp.description),
+           ping_interval = coalesce(excluded.ping_interval, cp.ping_interval),
+           updated_at = now();
+END
+$$;
+COMMENT ON FUNCTION ocpp.add_charge_point(text, text, text, integer) IS
+    'Registers a charge point (Accepted unless registration_status says Pending or Rejected), or updates one. ping_interval: seconds between WebSocket pings for this charger, 0 for none (NULL: the ping_interval setting).';
+REVOKE ALL ON FUNCTION ocpp.add_charge_point(text, text, text, integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION ocpp.add_charge_point(text, text, text, integer) TO pgcsms_operator;
+
+CREATE OR REPLACE FUNCTION ocpp.remove_charge_point(id text)
+RETURNS boolean
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    DELETE FROM pgcsms.charge_points AS cp WHERE cp.id = remove_charge_point.id;
+    RETURN FOUND;
+END
+$$;
+COMMENT ON FUNCTION ocpp.remove_charge_point(text) IS
+    'Deletes a charge point with its connectors, transactions and reservations; its journal, meter values and history stay. True if it existed.';
+REVOKE ALL ON FUNCTION ocpp.remove_charge_point(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION ocpp.remove_charge_point(text) TO pgcsms_operator;
+
+-- The registration status of a charge point; an unknown one is registered
+-- per the unknown_charge_points policy, or NULL under 'reject'.
+CREATE OR REPLACE FUNCTION ocpp._registration(charge_point_id text)
+RETURNS text
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    status text;
+    policy text;
+BEGIN
+    SELECT cp.registration_status INTO status FROM pgcsms.charge_points AS cp WHERE cp.id = charge_point_id;
+    IF FOUND THEN
+        RETURN status;
+    END IF;
+    policy := coalesce(ocpp._setting('unknown_charge_points'), 'pending');
+    IF policy = 'reject' THEN
+        RETURN NULL;
+    END IF;
+    status := CASE policy WHEN 'accept' THEN 'Accepted' ELSE 'Pending' END;
+    INSERT INTO pgcsms.charge_points (id, registration_status) VALUES (charge_point_id, status)
+    ON CONFLICT DO NOTHING;
+    SELECT cp.registration_status INTO status FROM pgcsms.charge_points AS cp WHERE cp.id = charge_point_id;
+    RETURN status;
+END
+$$;
+COMMENT ON FUNCTION ocpp._registration(text) IS
+    'Registration status of a charge point, registering an unknown one per the unknown_charge_points setting; NULL when that setting is reject.';

@@ -1,0 +1,78 @@
+-- Called by the proxy at the WebSocket handshake and when the socket closes.
+-- connection_epoch is a fencing counter: each connection of a charger gets a
+-- higher one, so a late close of a replaced socket (on this node or another)
+-- cannot mark the new connection as gone.
+CREATE OR REPLACE FUNCTION ocpp.connect(
+    charge_point_id text,
+    node_id text,
+    remote_address text DEFAULT NULL,
+    ocpp_version text DEFAULT '1.6',
+    OUT accepted boolean,
+    OUT reason text,
+    OUT ping_interval integer,
+    OUT epoch bigint)
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF ocpp._registration(charge_point_id) IS NULL THEN
+        accepted := false;
+        reason := 'unknown charge point';
+        RETURN;
+    END IF;
+    UPDATE pgcsms.charge_points AS cp
+       SET connected = true, node_id = connect.node_id, connection_epoch = cp.connection_epoch + 1,
+           remote_address = connect.remote_address, ocpp_version = connect.ocpp_version,
+           connected_at = now(), last_seen_at = now()
+     WHERE cp.id = connect.charge_point_id
+    RETURNING cp.connection_epoch, coalesce(cp.ping_interval, ocpp._setting('ping_interval')::integer)
+      INTO epoch, ping_interval;
+    accepted := true;
+    PERFORM pg_notify('ocpp_event', jsonb_build_object(
+        'event', 'connected', 'charge_point_id', charge_point_id, 'node_id', node_id)::text);
+END
+$$;
+COMMENT ON FUNCTION ocpp.connect(text, text, text, text) IS
+    'Called by the proxy when a charger opens its WebSocket: applies the unknown_charge_points policy, records the connection and its node, returns whether to accept it, its ping interval (0: none) and its connection epoch.';
+REVOKE ALL ON FUNCTION ocpp.connect(text, text, text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION ocpp.connect(text, text, text, text) TO pgcsms_proxy;
+
+CREATE OR REPLACE FUNCTION ocpp.disconnect(charge_point_id text, epoch bigint)
+RETURNS boolean
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    UPDATE pgcsms.charge_points AS cp
+       SET connected = false, disconnected_at = now()
+     WHERE cp.id = disconnect.charge_point_id AND cp.connection_epoch = disconnect.epoch AND cp.connected;
+    IF FOUND THEN
+        PERFORM pg_notify('ocpp_event', jsonb_build_object(
+            'event', 'disconnected', 'charge_point_id', charge_point_id)::text);
+    END IF;
+    RETURN FOUND;
+END
+$$;
+COMMENT ON FUNCTION ocpp.disconnect(text, bigint) IS
+    'Called by the proxy when a charger''s socket closes; ignored when a newer connection (higher epoch) has taken over. True if it marked the charger disconnected.';
+REVOKE ALL ON FUNCTION ocpp.disconnect(text, bigint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION ocpp.disconnect(text, bigint) TO pgcsms_proxy;
+
+CREATE OR REPLACE FUNCTION ocpp.node_started(node_id text)
+RETURNS integer
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    released integer;
+BEGIN
+    UPDATE pgcsms.charge_points AS cp SET connected = false, disconnected_at = now()
+     WHERE cp.node_id = node_started.node_id AND cp.connected;
+    GET DIAGNOSTICS released = ROW_COUNT;
+    RETURN released;
+END
+$$;
+COMMENT ON FUNCTION ocpp.node_started(text) IS
+    'Called by a proxy node when it starts: chargers it held before a crash or restart are marked disconnected. Returns how many.';
+REVOKE ALL ON FUNCTION ocpp.node_started(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION ocpp.node_started(text) TO pgcsms_proxy;

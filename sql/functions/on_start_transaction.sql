@@ -1,0 +1,71 @@
+CREATE OR REPLACE FUNCTION ocpp.on_start_transaction(charge_point_id text, unique_id text, payload jsonb)
+RETURNS jsonb
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    connector integer := (payload->>'connectorId')::integer;
+    id_tag text := payload->>'idTag';
+    started_at timestamptz := ocpp._ts(payload->>'timestamp');
+    reservation integer := (payload->>'reservationId')::integer;
+    existing pgcsms.transactions;
+    info jsonb;
+    new_id bigint;
+BEGIN
+    -- A resend (same uniqueId, or the same connector, time and tag after the
+    -- charger lost our answer) gets the transaction it already has.
+    SELECT * INTO existing FROM pgcsms.transactions AS tx
+     WHERE tx.charge_point_id = on_start_transaction.charge_point_id
+       AND (tx.start_unique_id = unique_id
+            OR (tx.connector_id = connector AND tx.started_at = on_start_transaction.started_at
+                AND upper(tx.id_tag) = upper(on_start_transaction.id_tag)))
+     ORDER BY tx.id LIMIT 1;
+    IF FOUND THEN
+        RETURN jsonb_build_object('transactionId', existing.id, 'idTagInfo',
+            jsonb_strip_nulls(jsonb_build_object('status', existing.authorization_status,
+                                                 'parentIdTag', existing.parent_id_tag)));
+    END IF;
+
+    -- A charger starts only on a free connector: a transaction still open
+    -- there lost its StopTransaction. Close it (a late stop fills it in) and
+    -- flag it for review.
+    WITH superseded AS (
+        UPDATE pgcsms.transactions AS tx
+           SET stopped_at = greatest(tx.started_at, on_start_transaction.started_at)
+         WHERE tx.charge_point_id = on_start_transaction.charge_point_id
+           AND tx.connector_id = connector AND tx.stopped_at IS NULL
+        RETURNING tx.id)
+    INSERT INTO pgcsms.anomalies (charge_point_id, kind, unique_id, transaction_id, detail)
+    SELECT charge_point_id, 'superseded_transaction', unique_id, s.id,
+           jsonb_build_object('reason', 'a new transaction started on its connector', 'connector_id', connector)
+      FROM superseded AS s;
+
+    info := ocpp._authorization(charge_point_id, id_tag);
+
+    INSERT INTO pgcsms.transactions
+        (charge_point_id, evse_id, connector_id, id_tag, parent_id_tag, authorization_status, reservation_id,
+         meter_start, started_at, start_unique_id)
+    VALUES (charge_point_id, connector, connector, id_tag, info->>'parentIdTag', info->>'status', reservation,
+            (payload->>'meterStart')::bigint, started_at, unique_id)
+    RETURNING id INTO new_id;
+
+    IF reservation IS NOT NULL THEN
+        UPDATE pgcsms.reservations AS r SET status = 'Used', transaction_id = new_id, updated_at = now()
+         WHERE r.id = reservation AND r.charge_point_id = on_start_transaction.charge_point_id
+           AND r.status IN ('Requested', 'Accepted');
+        IF NOT FOUND THEN
+            INSERT INTO pgcsms.anomalies (charge_point_id, kind, unique_id, transaction_id, detail)
+            VALUES (charge_point_id, 'unknown_reservation', unique_id, new_id,
+                    jsonb_build_object('reservation_id', reservation));
+        END IF;
+    END IF;
+
+    PERFORM ocpp._check_clock(charge_point_id, unique_id, started_at);
+    PERFORM pg_notify('ocpp_event', jsonb_build_object(
+        'event', 'transaction_started', 'charge_point_id', charge_point_id, 'transaction_id', new_id,
+        'connector_id', connector, 'id_tag', id_tag, 'authorization_status', info->>'status')::text);
+    RETURN jsonb_build_object('transactionId', new_id, 'idTagInfo', info);
+END
+$$;
+COMMENT ON FUNCTION ocpp.on_start_transaction(text, text, jsonb) IS
+    'StartTransaction: opens a transaction with a database-generated transactionId and answers idTagInfo; a resent StartTransaction gets the same transactionId; a transaction left open on the connector is closed and flagged.';

@@ -1,0 +1,105 @@
+-- The one call the proxy makes for each CALL a charger sends. The handler runs
+-- in a subtransaction, so a refusal or a fault of ours undoes its half-done
+-- work but never the journal: the CALL and our answer (CALLRESULT or
+-- CALLERROR) are recorded in the same transaction either way.
+CREATE OR REPLACE FUNCTION ocpp.parse(
+    charge_point_id text,
+    unique_id text,
+    action text,
+    payload jsonb,
+    ocpp_version text DEFAULT '1.6',
+    node_id text DEFAULT NULL,
+    OUT result jsonb,
+    OUT error_code text,
+    OUT error_description text)
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    failed_state text;
+    failed_message text;
+    failed_detail text;
+BEGIN
+    BEGIN
+        result := ocpp._dispatch(charge_point_id, unique_id, action, payload, ocpp_version);
+    EXCEPTION WHEN OTHERS THEN
+        GET STACKED DIAGNOSTICS failed_state = RETURNED_SQLSTATE, failed_message = MESSAGE_TEXT;
+        error_code := ocpp.call_error_code(failed_state, ocpp_version);
+        IF failed_state LIKE 'OC%' THEN
+            error_description := failed_message;
+        ELSE
+            error_description := 'Internal error';
+            failed_detail := failed_state || ': ' || failed_message;
+        END IF;
+        result := NULL;
+    END;
+    INSERT INTO pgcsms.message_log
+        (charge_point_id, direction, message_type, unique_id, action, payload, error_code,
+         error_description, error_detail, node_id)
+    VALUES
+        (parse.charge_point_id, 'in', 2, parse.unique_id, parse.action, parse.payload, NULL, NULL, NULL, parse.node_id),
+        (parse.charge_point_id, 'out', CASE WHEN error_code IS NULL THEN 3 ELSE 4 END, parse.unique_id,
+         parse.action, result, error_code, error_description, failed_detail, parse.node_id);
+END
+$$;
+COMMENT ON FUNCTION ocpp.parse(text, text, text, jsonb, text, text) IS
+    'Handles one CALL from a charge point (payload already schema-checked by the proxy): applies its business rules, journals the CALL and the answer, and returns either result (the CALLRESULT payload) or error_code/error_description (the CALLERROR). Commit before sending the answer.';
+REVOKE ALL ON FUNCTION ocpp.parse(text, text, text, jsonb, text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION ocpp.parse(text, text, text, jsonb, text, text) TO pgcsms_proxy;
+
+CREATE OR REPLACE FUNCTION ocpp._dispatch(
+    charge_point_id text, unique_id text, action text, payload jsonb, ocpp_version text)
+RETURNS jsonb
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    registration text;
+BEGIN
+    IF ocpp_version <> '1.6' THEN
+        RAISE EXCEPTION 'OCPP % is not served yet', ocpp_version USING ERRCODE = 'OC002';
+    END IF;
+    registration := ocpp._registration(charge_point_id);
+    IF registration IS NULL THEN
+        RAISE EXCEPTION 'unknown charge point' USING ERRCODE = 'OC005';
+    END IF;
+    -- A Rejected charger may only boot again (OCPP 1.6 §4.2.1).
+    IF registration = 'Rejected' AND action <> 'BootNotification' THEN
+        RAISE EXCEPTION 'charge point is not accepted: send BootNotification' USING ERRCODE = 'OC005';
+    END IF;
+    -- last_seen_at at most every 5 s: a charger's every message must not rewrite its row.
+    UPDATE pgcsms.charge_points AS cp SET last_seen_at = now()
+     WHERE cp.id = _dispatch.charge_point_id AND cp.last_seen_at < now() - interval '5 seconds';
+
+    RETURN CASE action
+        WHEN 'BootNotification' THEN ocpp.on_boot_notification(charge_point_id, unique_id, payload)
+        WHEN 'Heartbeat' THEN ocpp.on_heartbeat(charge_point_id, unique_id, payload)
+        WHEN 'StatusNotification' THEN ocpp.on_status_notification(charge_point_id, unique_id, payload)
+        WHEN 'Authorize' THEN ocpp.on_authorize(charge_point_id, unique_id, payload)
+        WHEN 'StartTransaction' THEN ocpp.on_start_transaction(charge_point_id, unique_id, payload)
+        WHEN 'StopTransaction' THEN ocpp.on_stop_transaction(charge_point_id, unique_id, payload)
+        WHEN 'MeterValues' THEN ocpp.on_meter_values(charge_point_id, unique_id, payload)
+        WHEN 'DataTransfer' THEN ocpp.on_data_transfer(charge_point_id, unique_id, payload)
+        WHEN 'DiagnosticsStatusNotification' THEN ocpp.on_job_status(charge_point_id, 'diagnostics', payload)
+        WHEN 'FirmwareStatusNotification' THEN ocpp.on_job_status(charge_point_id, 'firmware', payload)
+        WHEN 'LogStatusNotification' THEN ocpp.on_job_status(charge_point_id, 'log', payload)
+        WHEN 'SignedFirmwareStatusNotification' THEN ocpp.on_job_status(charge_point_id, 'signed_firmware', payload)
+        WHEN 'SecurityEventNotification' THEN ocpp.on_security_event_notification(charge_point_id, unique_id, payload)
+        WHEN 'SignCertificate' THEN ocpp.on_sign_certificate(charge_point_id, unique_id, payload)
+        ELSE ocpp._not_implemented(action)
+    END;
+END
+$$;
+COMMENT ON FUNCTION ocpp._dispatch(text, text, text, jsonb, text) IS
+    'Routes a CALL to its handler (one per action, sql/functions/on_*.sql) after the registration check.';
+
+CREATE OR REPLACE FUNCTION ocpp._not_implemented(action text)
+RETURNS jsonb
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RAISE EXCEPTION 'action % is not implemented', quote_literal(action) USING ERRCODE = 'OC001';
+END
+$$;
+COMMENT ON FUNCTION ocpp._not_implemented(text) IS 'Raises NotImplemented for an action the dispatcher does not know.';

@@ -1,0 +1,40 @@
+CREATE OR REPLACE FUNCTION ocpp._setting(key text)
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT value FROM pgcsms.settings AS s WHERE s.key = _setting.key
+$$;
+COMMENT ON FUNCTION ocpp._setting(text) IS 'The value of a setting, NULL if unset.';
+
+CREATE OR REPLACE FUNCTION ocpp.set_setting(key text, value text)
+RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    CASE key
+        WHEN 'unknown_charge_points' THEN
+            IF value NOT IN ('accept', 'pending', 'reject') THEN
+                RAISE EXCEPTION 'unknown_charge_points must be accept, pending or reject, not %', quote_literal(value)
+                    USING ERRCODE = 'invalid_parameter_value';
+            END IF;
+        WHEN 'heartbeat_interval', 'pending_retry_interval', 'clock_skew_tolerance', 'ping_interval', 'call_timeout' THEN
+            IF value !~ '^\d{1,9}$' THEN
+                RAISE EXCEPTION '% must be a whole number of seconds, not %', key, quote_literal(value)
+                    USING ERRCODE = 'invalid_parameter_value';
+            END IF;
+        ELSE
+            IF NOT EXISTS (SELECT FROM pgcsms.settings AS s WHERE s.key = set_setting.key) THEN
+                RAISE EXCEPTION 'unknown setting %', quote_literal(key)
+                    USING ERRCODE = 'invalid_parameter_value',
+                          HINT = 'SELECT key, description FROM ocpp.settings lists them';
+            END IF;
+    END CASE;
+    UPDATE pgcsms.settings AS s SET value = set_setting.value, updated_at = now() WHERE s.key = set_setting.key;
+END
+$$;
+COMMENT ON FUNCTION ocpp.set_setting(text, text) IS
+    'Changes a setting (see ocpp.settings): unknown_charge_points accept|pending|reject, heartbeat_interval, pending_retry_interval, clock_skew_tolerance, ping_interval, call_timeout (seconds).';
+REVOKE ALL ON FUNCTION ocpp.set_setting(text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION ocpp.set_setting(text, text) TO pgcsms_operator;

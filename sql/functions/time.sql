@@ -1,0 +1,57 @@
+-- Charger timestamps: RFC 3339 in theory; in practice some firmware drops the
+-- offset. Those are read as UTC rather than in the session's time zone.
+CREATE OR REPLACE FUNCTION ocpp._ts(value text)
+RETURNS timestamptz
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE
+        WHEN value IS NULL THEN NULL
+        WHEN value ~ '(Z|z|[+-]\d\d(:?\d\d)?)$' THEN value::timestamptz
+        ELSE value::timestamp AT TIME ZONE 'UTC'
+    END
+$$;
+COMMENT ON FUNCTION ocpp._ts(text) IS 'A charger timestamp as timestamptz; no offset means UTC.';
+
+CREATE OR REPLACE FUNCTION ocpp._iso(at timestamptz)
+RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
+$$;
+COMMENT ON FUNCTION ocpp._iso(timestamptz) IS 'A timestamp as the charger expects it: UTC, milliseconds, Z.';
+
+-- A charger clock is flagged when it reports a time in the future beyond the
+-- tolerance, or before 2010 (an unset clock says 1970). Past times are normal:
+-- chargers queue messages while offline. Only changes touch the row.
+CREATE OR REPLACE FUNCTION ocpp._check_clock(charge_point_id text, unique_id text, charger_at timestamptz)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    skew interval := charger_at - now();
+    flagged boolean;
+    tolerance interval := make_interval(secs => ocpp._setting('clock_skew_tolerance')::double precision);
+BEGIN
+    IF charger_at IS NULL THEN
+        RETURN;
+    END IF;
+    flagged := skew > tolerance OR charger_at < '2010-01-01';
+    IF flagged THEN
+        UPDATE pgcsms.charge_points AS cp SET clock_skew = skew
+         WHERE cp.id = _check_clock.charge_point_id AND cp.clock_skew IS NULL;
+        IF FOUND THEN
+            INSERT INTO pgcsms.anomalies (charge_point_id, kind, unique_id, detail)
+            VALUES (_check_clock.charge_point_id, 'clock_skew', unique_id,
+                    jsonb_build_object('charger_at', charger_at, 'received_at', now(), 'skew', skew::text));
+        END IF;
+    ELSE
+        UPDATE pgcsms.charge_points AS cp SET clock_skew = NULL
+         WHERE cp.id = _check_clock.charge_point_id AND cp.clock_skew IS NOT NULL;
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION ocpp._check_clock(text, text, timestamptz) IS
+    'Flags (charge_points.clock_skew, an anomaly) a charger whose clock is in the future beyond clock_skew_tolerance or before 2010; clears the flag when it is right again.';
