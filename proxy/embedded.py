@@ -123,7 +123,9 @@ class EmbeddedPostgres:
         return (self.data_dir / "PG_VERSION").is_file()
 
     def running(self) -> bool:
-        return self.initialised() and self._run("pg_ctl", "status", "-D", str(self.data_dir), check=False).returncode == 0
+        if not self.initialised():
+            return False
+        return self._run("pg_ctl", "status", "-D", str(self.data_dir), check=False).returncode == 0
 
     def init(self) -> None:
         self._prepare_directory(self.data_dir.parent)

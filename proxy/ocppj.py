@@ -26,8 +26,8 @@ __all__ = [
     "CALL",
     "CALLERROR",
     "CALLRESULT",
-    "CHARGE_POINT_ACTIONS",
     "CENTRAL_SYSTEM_ACTIONS",
+    "CHARGE_POINT_ACTIONS",
     "Call",
     "CallError",
     "CallResult",
@@ -150,10 +150,14 @@ def _salvage(text: str) -> tuple[int | None, str | None]:
     match = _UNIQUE_ID_PREFIX.match(text)
     if match is None:
         return None, None
+    # Thousands of digits are no message type, and more than int() will read.
+    digits = match.group(1)
+    message_type = int(digits) if len(digits) <= 9 else None
     try:
-        return int(match.group(1)), json.loads(f'"{match.group(2)}"')
+        unique_id = json.loads(f'"{match.group(2)}"')
     except ValueError:
-        return int(match.group(1)), None
+        return message_type, None
+    return message_type, unique_id or None
 
 
 def parse_frame(text: str) -> Call | CallResult | CallError:

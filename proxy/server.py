@@ -14,6 +14,7 @@ import http
 import json
 import logging
 import urllib.parse
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +23,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
+from websockets.typing import Subprotocol
 
 from . import ocppj
 
@@ -29,7 +31,7 @@ __all__ = ["DEFAULT_MAX_FRAME_BYTES", "CentralSystem", "Limits"]
 
 logger = logging.getLogger("pgcsms.server")
 
-SUBPROTOCOLS = {"ocpp1.6": "1.6"}
+SUBPROTOCOLS = {Subprotocol("ocpp1.6"): "1.6"}
 PATH_PREFIX = "/ocpp/"
 MAX_IDENTITY_LENGTH = 48
 DEFAULT_MAX_FRAME_BYTES = 256 * 1024
@@ -178,7 +180,7 @@ class CentralSystem:
             return _plain(http.HTTPStatus.BAD_REQUEST,
                           "invalid charge point identity: 1 to 48 characters, no control characters")
         offered = _offered_subprotocols(request.headers)
-        served = [p for p in offered if p in SUBPROTOCOLS]
+        served = [Subprotocol(p) for p in offered if p in SUBPROTOCOLS]
         if offered and not served:
             return _plain(http.HTTPStatus.BAD_REQUEST,
                           f"unsupported OCPP version; this server speaks {', '.join(SUBPROTOCOLS)}")
@@ -198,10 +200,11 @@ class CentralSystem:
         return None
 
     @staticmethod
-    def _select_subprotocol(connection: ServerConnection, subprotocols: Any) -> str | None:
+    def _select_subprotocol(connection: ServerConnection,
+                            subprotocols: Sequence[Subprotocol]) -> Subprotocol | None:
         for offered in subprotocols:
             if offered in SUBPROTOCOLS:
-                return str(offered)
+                return offered
         return None
 
     # -- a connection ---------------------------------------------------------

@@ -5,8 +5,8 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     connector integer := (payload->>'connectorId')::integer;
-    id_tag text := payload->>'idTag';
-    started_at timestamptz := ocpp._ts(payload->>'timestamp');
+    presented_tag text := payload->>'idTag';
+    charger_time timestamptz := ocpp._ts(payload->>'timestamp');
     reservation integer := (payload->>'reservationId')::integer;
     existing pgcsms.transactions;
     info jsonb;
@@ -17,8 +17,8 @@ BEGIN
     SELECT * INTO existing FROM pgcsms.transactions AS tx
      WHERE tx.charge_point_id = on_start_transaction.charge_point_id
        AND (tx.start_unique_id = unique_id
-            OR (tx.connector_id = connector AND tx.started_at = on_start_transaction.started_at
-                AND upper(tx.id_tag) = upper(on_start_transaction.id_tag)))
+            OR (tx.connector_id = connector AND tx.started_at = charger_time
+                AND upper(tx.id_tag) = upper(presented_tag)))
      ORDER BY tx.id LIMIT 1;
     IF FOUND THEN
         RETURN jsonb_build_object('transactionId', existing.id, 'idTagInfo',
@@ -31,7 +31,7 @@ BEGIN
     -- flag it for review.
     WITH superseded AS (
         UPDATE pgcsms.transactions AS tx
-           SET stopped_at = greatest(tx.started_at, on_start_transaction.started_at)
+           SET stopped_at = greatest(tx.started_at, charger_time)
          WHERE tx.charge_point_id = on_start_transaction.charge_point_id
            AND tx.connector_id = connector AND tx.stopped_at IS NULL
         RETURNING tx.id)
@@ -40,13 +40,13 @@ BEGIN
            jsonb_build_object('reason', 'a new transaction started on its connector', 'connector_id', connector)
       FROM superseded AS s;
 
-    info := ocpp._authorization(charge_point_id, id_tag);
+    info := ocpp._authorization(charge_point_id, presented_tag);
 
     INSERT INTO pgcsms.transactions
         (charge_point_id, evse_id, connector_id, id_tag, parent_id_tag, authorization_status, reservation_id,
          meter_start, started_at, start_unique_id)
-    VALUES (charge_point_id, connector, connector, id_tag, info->>'parentIdTag', info->>'status', reservation,
-            (payload->>'meterStart')::bigint, started_at, unique_id)
+    VALUES (charge_point_id, connector, connector, presented_tag, info->>'parentIdTag', info->>'status', reservation,
+            (payload->>'meterStart')::bigint, charger_time, unique_id)
     RETURNING id INTO new_id;
 
     IF reservation IS NOT NULL THEN
@@ -60,10 +60,10 @@ BEGIN
         END IF;
     END IF;
 
-    PERFORM ocpp._check_clock(charge_point_id, unique_id, started_at);
+    PERFORM ocpp._check_clock(charge_point_id, unique_id, charger_time);
     PERFORM pg_notify('ocpp_event', jsonb_build_object(
         'event', 'transaction_started', 'charge_point_id', charge_point_id, 'transaction_id', new_id,
-        'connector_id', connector, 'id_tag', id_tag, 'authorization_status', info->>'status')::text);
+        'connector_id', connector, 'id_tag', presented_tag, 'authorization_status', info->>'status')::text);
     RETURN jsonb_build_object('transactionId', new_id, 'idTagInfo', info);
 END
 $$;

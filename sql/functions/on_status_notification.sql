@@ -21,7 +21,7 @@ BEGIN
         (charge_point_id, evse_id, connector_id, status, error_code, info, vendor_id, vendor_error_code, status_at)
     VALUES (charge_point_id, connector, connector, payload->>'status', payload->>'errorCode', payload->>'info',
             payload->>'vendorId', payload->>'vendorErrorCode', charger_at)
-    ON CONFLICT (charge_point_id, evse_id, connector_id) DO UPDATE
+    ON CONFLICT ON CONSTRAINT connectors_pkey DO UPDATE
        SET status = excluded.status, error_code = excluded.error_code, info = excluded.info,
            vendor_id = excluded.vendor_id, vendor_error_code = excluded.vendor_error_code,
            status_at = excluded.status_at, updated_at = now()

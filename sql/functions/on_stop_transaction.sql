@@ -5,7 +5,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     transaction_id bigint := (payload->>'transactionId')::bigint;
-    stopped_at timestamptz := ocpp._ts(payload->>'timestamp');
+    charger_time timestamptz := ocpp._ts(payload->>'timestamp');
     tx pgcsms.transactions;
     connector integer := 0;
     known boolean := false;
@@ -31,7 +31,7 @@ BEGIN
         ELSE
             UPDATE pgcsms.transactions AS t
                SET meter_stop = (payload->>'meterStop')::bigint,
-                   stopped_at = on_stop_transaction.stopped_at,
+                   stopped_at = charger_time,
                    stop_received_at = now(),
                    stop_unique_id = unique_id,
                    stop_reason = coalesce(payload->>'reason', 'Local'),
@@ -48,7 +48,7 @@ BEGIN
         PERFORM ocpp._store_meter_values(charge_point_id, connector, transaction_id, known,
                                          payload->'transactionData', 'StopTransaction');
     END IF;
-    PERFORM ocpp._check_clock(charge_point_id, unique_id, stopped_at);
+    PERFORM ocpp._check_clock(charge_point_id, unique_id, charger_time);
 
     IF payload ? 'idTag' THEN
         RETURN jsonb_build_object('idTagInfo', ocpp._id_tag_info(payload->>'idTag', check_concurrent => false));
