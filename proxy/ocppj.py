@@ -26,6 +26,7 @@ __all__ = [
     "CALL",
     "CALLERROR",
     "CALLRESULT",
+    "MESSAGE_TYPES",
     "CENTRAL_SYSTEM_ACTIONS",
     "CHARGE_POINT_ACTIONS",
     "Call",
@@ -43,6 +44,7 @@ __all__ = [
 ]
 
 CALL, CALLRESULT, CALLERROR = 2, 3, 4
+MESSAGE_TYPES = frozenset({CALL, CALLRESULT, CALLERROR})
 
 # OCPP-J 1.6 §4.1.3: a uniqueId is a string of at most 36 characters.
 MAX_UNIQUE_ID_LENGTH = 36
@@ -144,6 +146,20 @@ class PayloadError(Exception):
 
 _UNIQUE_ID_PREFIX = re.compile(r'\s*\[\s*(\d+)\s*,\s*"((?:[^"\\]|\\.){0,36})"')
 
+# PostgreSQL text holds neither U+0000 nor a lone surrogate, and a lone surrogate
+# cannot even be encoded to answer. Only JSON escapes bring them into a decoded frame.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _unstorable(value: Any) -> bool:
+    if isinstance(value, str):
+        return _UNSTORABLE.search(value) is not None
+    if isinstance(value, list):
+        return any(_unstorable(item) for item in value)
+    if isinstance(value, dict):
+        return any(_unstorable(key) or _unstorable(item) for key, item in value.items())
+    return False
+
 
 def _salvage(text: str) -> tuple[int | None, str | None]:
     """The message type and uniqueId of a frame that is not valid JSON, if readable."""
@@ -157,7 +173,7 @@ def _salvage(text: str) -> tuple[int | None, str | None]:
         unique_id = json.loads(f'"{match.group(2)}"')
     except ValueError:
         return message_type, None
-    return message_type, unique_id or None
+    return message_type, None if not unique_id or _unstorable(unique_id) else unique_id
 
 
 def parse_frame(text: str) -> Call | CallResult | CallError:
@@ -174,9 +190,17 @@ def parse_frame(text: str) -> Call | CallResult | CallError:
     if not isinstance(message_type, int) or isinstance(message_type, bool):
         raise FrameError("FormatViolation", "message type is not an integer")
     unique_id = frame[1] if len(frame) > 1 else None
-    if not isinstance(unique_id, str) or not unique_id or len(unique_id) > MAX_UNIQUE_ID_LENGTH:
+    if (not isinstance(unique_id, str) or not unique_id or len(unique_id) > MAX_UNIQUE_ID_LENGTH
+            or _unstorable(unique_id)):
         raise FrameError("ProtocolError", "uniqueId must be a string of 1 to 36 characters",
                          message_type=message_type)
+    try:
+        unstorable = "\\u" in text and _unstorable(frame)
+    except RecursionError:
+        unstorable = True
+    if unstorable:
+        raise FrameError("FormatViolation", "frame holds \\u0000 or an unpaired surrogate",
+                         unique_id=unique_id, message_type=message_type)
     if message_type == CALL:
         if len(frame) != 4:
             raise FrameError("ProtocolError", "a CALL is [2, uniqueId, action, payload]",

@@ -321,13 +321,15 @@ class CentralSystem:
 
     async def _refuse_frame(self, session: Session, text: str, error: ocppj.FrameError) -> None:
         version = session.version
+        # The journal knows message types 2, 3 and 4; the raw text keeps any other.
+        message_type = error.message_type if error.message_type in ocppj.MESSAGE_TYPES else None
         if error.answerable:
             await self._journal_refusal(session, error.unique_id, error.action, None, text,
-                                        error.code, error.description, error.message_type)
+                                        error.code, error.description, message_type)
             await self._send(session, ocppj.call_error_frame(error.unique_id, error.code,
                                                              error.description, version))
         else:
-            await self._log_frame(session, "in", error.message_type, error.unique_id, None, None, text,
+            await self._log_frame(session, "in", message_type, error.unique_id, None, None, text,
                                   ocppj.wire_error_code(error.code, version), error.description)
 
     async def _refuse_call(self, session: Session, call: ocppj.Call, code: str, text: str) -> None:

@@ -55,7 +55,7 @@ def raw(url: Callable[[str], str]) -> Callable[..., Any]:
     """``async with raw("CP-1") as ws``: a bare WebSocket for frames no library would send."""
 
     def connect(identity: str, subprotocols: list[str] | None = None, **kwargs: Any) -> Any:
-        return websockets.connect(url(identity), subprotocols=subprotocols or ["ocpp1.6"],
-                                  open_timeout=5, **kwargs)
+        offered = ["ocpp1.6"] if subprotocols is None else subprotocols or None
+        return websockets.connect(url(identity), subprotocols=offered, open_timeout=5, **kwargs)
 
     return connect
