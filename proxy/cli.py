@@ -12,8 +12,10 @@ import socket
 import sys
 
 from .embedded import EmbeddedPostgres, EmbeddedPostgresError
+from .health import start_health_server
 from .migrate import MigrationError, migrate
 from .server import DEFAULT_MAX_FRAME_BYTES, CentralSystem, Limits
+from .tls import server_context
 
 __all__ = ["main"]
 
@@ -51,7 +53,29 @@ def _parser() -> argparse.ArgumentParser:
                                "(default HOSTNAME:PORT)")
     serve_command.add_argument("--pool-size", type=int, default=10,
                                help="database connections at most (default 10)")
-    serve_command.add_argument("--max-frame-bytes", type=int, default=DEFAULT_MAX_FRAME_BYTES)
+    serve_command.add_argument("--health", type=_listen_address, metavar="HOST:PORT",
+                               help="serve /health and /metrics over HTTP here (default: off)")
+    serve_command.add_argument("--no-migrate", action="store_true",
+                               help="do not migrate first (when serving as a role that may not)")
+    serve_command.add_argument("--call-timeout", type=float, default=30.0,
+                               help="seconds to wait for a charger's answer to a command (default 30)")
+    tls = serve_command.add_argument_group("TLS (OCPP security profiles 2 and 3)")
+    tls.add_argument("--tls-cert", help="server certificate chain (PEM); serves wss:// instead of ws://")
+    tls.add_argument("--tls-key", help="private key of --tls-cert (PEM)")
+    tls.add_argument("--tls-client-ca", help="CA that client certificates must chain to (profile 3)")
+    limits = serve_command.add_argument_group("limits")
+    defaults = Limits()
+    limits.add_argument("--max-frame-bytes", type=int, default=DEFAULT_MAX_FRAME_BYTES,
+                        help="larger frames close the connection with 1009")
+    limits.add_argument("--max-nesting", type=int, default=defaults.max_nesting,
+                        help="deeper JSON gets FormationViolation")
+    limits.add_argument("--messages-per-second", type=float, default=defaults.messages_per_second,
+                        help="per charger, sustained; past the burst the connection is closed with 1008")
+    limits.add_argument("--message-burst", type=int, default=defaults.message_burst)
+    limits.add_argument("--handshakes-per-second", type=float, default=defaults.handshakes_per_second,
+                        help="per source address; past the burst HTTP 429")
+    limits.add_argument("--handshake-burst", type=int, default=defaults.handshake_burst)
+    limits.add_argument("--handshake-timeout", type=float, default=defaults.handshake_timeout)
     return parser
 
 
@@ -74,16 +98,30 @@ def _database(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 async def _serve(args: argparse.Namespace, dsn: str) -> None:
     host, port = args.listen
     node_id = args.node_id or f"{socket.gethostname()}:{port}"
+    limits = Limits(
+        max_frame_bytes=args.max_frame_bytes, max_nesting=args.max_nesting,
+        messages_per_second=args.messages_per_second, message_burst=args.message_burst,
+        handshakes_per_second=args.handshakes_per_second, handshake_burst=args.handshake_burst,
+        handshake_timeout=args.handshake_timeout)
+    context = None
+    if args.tls_cert or args.tls_key or args.tls_client_ca:
+        if not (args.tls_cert and args.tls_key):
+            raise SystemExit("pgcsms: --tls-cert and --tls-key go together")
+        context = server_context(args.tls_cert, args.tls_key, args.tls_client_ca)
     central = CentralSystem(dsn, host=host, port=port, node_id=node_id, pool_size=args.pool_size,
-                            limits=Limits(max_frame_bytes=args.max_frame_bytes))
+                            call_timeout=args.call_timeout, limits=limits, ssl=context)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     async with central:
-        print(f"pgcsms: serving ws://{host}:{central.port}/ocpp/{{chargePointId}}", file=sys.stderr, flush=True)
+        health = await start_health_server(central, *args.health) if args.health else None
+        print(f"pgcsms: serving {central.scheme}://{host}:{central.port}/ocpp/{{chargePointId}}",
+              file=sys.stderr, flush=True)
         await stop.wait()
         logger.info("stopping")
+        if health is not None:
+            await health.cleanup()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -91,9 +129,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         with _database(args) as dsn:
-            report = migrate(dsn)
-            logger.info("schema ready: %d new migrations, %d function files applied",
-                        len(report.applied_migrations), report.function_files)
+            if not getattr(args, "no_migrate", False):
+                report = migrate(dsn)
+                logger.info("schema ready: %d new migrations, %d function files applied",
+                            len(report.applied_migrations), report.function_files)
             if args.command == "serve":
                 try:
                     import uvloop  # type: ignore[import-not-found]

@@ -26,9 +26,9 @@ __all__ = [
     "CALL",
     "CALLERROR",
     "CALLRESULT",
-    "MESSAGE_TYPES",
     "CENTRAL_SYSTEM_ACTIONS",
     "CHARGE_POINT_ACTIONS",
+    "MESSAGE_TYPES",
     "Call",
     "CallError",
     "CallResult",
@@ -39,6 +39,7 @@ __all__ = [
     "call_frame",
     "call_result_frame",
     "canonical_error_code",
+    "nesting_depth",
     "parse_frame",
     "wire_error_code",
 ]
@@ -176,14 +177,34 @@ def _salvage(text: str) -> tuple[int | None, str | None]:
     return message_type, None if not unique_id or _unstorable(unique_id) else unique_id
 
 
-def parse_frame(text: str) -> Call | CallResult | CallError:
-    """Read one OCPP-J frame; raise :class:`FrameError` for anything else."""
+def nesting_depth(value: Any) -> int:
+    """How deeply arrays and objects nest in a parsed JSON value (a scalar is 0)."""
+    depth = 0
+    level: list[Any] = [value]
+    while level:
+        containers = [item for item in level if isinstance(item, (dict, list))]
+        if not containers:
+            break
+        depth += 1
+        level = [child for item in containers for child in (item.values() if isinstance(item, dict) else item)]
+    return depth
+
+
+def parse_frame(text: str, *, max_nesting: int = 32) -> Call | CallResult | CallError:
+    """Read one OCPP-J frame; raise :class:`FrameError` for anything else.
+
+    The frame array itself counts as one level of ``max_nesting``.
+    """
     try:
         frame = json.loads(text)
     except (ValueError, RecursionError):
         message_type, unique_id = _salvage(text)
         raise FrameError("FormatViolation", "frame is not valid JSON",
                          unique_id=unique_id, message_type=message_type) from None
+    if nesting_depth(frame) > max_nesting:
+        message_type, unique_id = _salvage(text)
+        raise FrameError("FormatViolation", f"JSON nested deeper than {max_nesting} levels",
+                         unique_id=unique_id, message_type=message_type)
     if not isinstance(frame, list) or not frame:
         raise FrameError("FormatViolation", "frame is not a JSON array")
     message_type = frame[0]

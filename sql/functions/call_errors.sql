@@ -29,4 +29,5 @@ AS $$
 $$;
 COMMENT ON FUNCTION ocpp.call_error_code(text, text) IS
     'The OCPP-J CALLERROR code for a SQLSTATE raised by a handler (class OC, see sql/functions/call_errors.sql), spelled for the OCPP version; anything else is InternalError.';
-GRANT EXECUTE ON FUNCTION ocpp.call_error_code(text, text) TO pgcsms_proxy, pgcsms_reader;
+REVOKE ALL ON FUNCTION ocpp.call_error_code(text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION ocpp.call_error_code(text, text) TO pgcsms_reader;

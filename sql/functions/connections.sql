@@ -28,6 +28,8 @@ BEGIN
     RETURNING cp.connection_epoch, coalesce(cp.ping_interval, ocpp._setting('ping_interval')::integer)
       INTO epoch, ping_interval;
     accepted := true;
+    -- A CALL sent on an earlier connection can never be answered now.
+    PERFORM ocpp._reclaim_commands(charge_point_id, NULL, epoch);
     PERFORM pg_notify('ocpp_event', jsonb_build_object(
         'event', 'connected', 'charge_point_id', charge_point_id, 'node_id', node_id)::text);
 END
@@ -47,6 +49,7 @@ BEGIN
        SET connected = false, disconnected_at = now()
      WHERE cp.id = disconnect.charge_point_id AND cp.connection_epoch = disconnect.epoch AND cp.connected;
     IF FOUND THEN
+        PERFORM ocpp._reclaim_commands(charge_point_id, NULL, epoch + 1);
         PERFORM pg_notify('ocpp_event', jsonb_build_object(
             'event', 'disconnected', 'charge_point_id', charge_point_id)::text);
     END IF;
@@ -69,6 +72,7 @@ BEGIN
     UPDATE pgcsms.charge_points AS cp SET connected = false, disconnected_at = now()
      WHERE cp.node_id = node_started.node_id AND cp.connected;
     GET DIAGNOSTICS released = ROW_COUNT;
+    PERFORM ocpp._reclaim_commands(NULL, node_id, NULL);
     RETURN released;
 END
 $$;

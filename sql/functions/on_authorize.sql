@@ -3,11 +3,18 @@ RETURNS jsonb
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    info jsonb := ocpp._authorization(charge_point_id, payload->>'idTag');
 BEGIN
-    RETURN jsonb_build_object('idTagInfo', ocpp._authorization(charge_point_id, payload->>'idTag'));
+    -- Every connector reserved for other tags (ocpp._reserved_for_other).
+    IF info->>'status' = 'Accepted' AND ocpp._reserved_for_other(charge_point_id, NULL, payload->>'idTag') THEN
+        info := jsonb_build_object('status', 'Invalid');
+    END IF;
+    RETURN jsonb_build_object('idTagInfo', info);
 END
 $$;
-COMMENT ON FUNCTION ocpp.on_authorize(text, text, jsonb) IS 'Authorize: idTagInfo for the tag (see ocpp._authorization).';
+COMMENT ON FUNCTION ocpp.on_authorize(text, text, jsonb) IS
+    'Authorize: idTagInfo for the tag (see ocpp._authorization); Invalid when every connector of the charger is reserved for other tags.';
 
 -- Who may charge here: the tag's own idTagInfo, and only on a charger that
 -- is Accepted (a Pending one is still waiting for an operator).

@@ -10,7 +10,9 @@ BEGIN
     SELECT * INTO vendor FROM pgcsms.data_transfer_vendors AS v WHERE v.vendor_id = payload->>'vendorId';
     IF NOT FOUND THEN
         status := 'UnknownVendorId';
-    ELSIF vendor.message_ids IS NOT NULL AND NOT (payload->>'messageId') = ANY (vendor.message_ids) THEN
+    -- A vendor that names its messageIds knows no other, nor a message without one.
+    ELSIF vendor.message_ids IS NOT NULL
+          AND NOT coalesce((payload->>'messageId') = ANY (vendor.message_ids), false) THEN
         status := 'UnknownMessageId';
     ELSE
         status := vendor.status;

@@ -6,8 +6,9 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    INSERT INTO pgcsms.job_status_history (charge_point_id, kind, status, request_id)
-    VALUES (charge_point_id, kind, payload->>'status', (payload->>'requestId')::integer);
+    INSERT INTO pgcsms.job_status_history (charge_point_id, kind, status, request_id, job_id)
+    VALUES (charge_point_id, kind, payload->>'status', (payload->>'requestId')::integer,
+            ocpp._link_job_status(charge_point_id, kind, payload->>'status', (payload->>'requestId')::integer));
     IF kind IN ('firmware', 'signed_firmware') THEN
         UPDATE pgcsms.charge_points AS cp SET firmware_status = payload->>'status', firmware_status_at = now()
          WHERE cp.id = on_job_status.charge_point_id;
@@ -19,4 +20,4 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION ocpp.on_job_status(text, text, jsonb) IS
-    'Diagnostics, firmware, log and signed-firmware status notifications: a history row, and the charger''s current firmware or diagnostics status.';
+    'Diagnostics, firmware, log and signed-firmware status notifications: a history row linked to the job it reports on (ocpp.jobs, see ocpp._link_job_status), and the charger''s current firmware or diagnostics status.';

@@ -35,7 +35,9 @@ AS $$
     SELECT charge_point_id, connector, connector, transaction_id, transaction_known, ocpp._ts(mv->>'timestamp'),
            source, s.measurand, sv->>'phase', s.unit, sv->>'context', sv->>'location', sv->>'format',
            sv->>'value',
-           CASE WHEN n.factor IS NOT NULL AND (sv->>'value') ~ '^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$'
+           -- Digits bounded so the cast cannot overflow or underflow (1e999 is kept, not normalised).
+           CASE WHEN n.factor IS NOT NULL
+                     AND (sv->>'value') ~ '^\s*[-+]?(\d{1,20}\.?\d{0,20}|\.\d{1,20})([eE][-+]?\d{1,2})?\s*$'
                      AND coalesce(sv->>'format', 'Raw') = 'Raw'
                 THEN (sv->>'value')::double precision * n.factor END,
            CASE WHEN n.factor IS NOT NULL THEN n.base_unit END

@@ -13,12 +13,12 @@ DECLARE
     new_id bigint;
 BEGIN
     -- A resend (same uniqueId, or the same connector, time and tag after the
-    -- charger lost our answer) gets the transaction it already has.
+    -- charger lost our answer) gets the transaction it already has. A uniqueId
+    -- alone proves little: much firmware numbers from 1 again after a reboot.
     SELECT * INTO existing FROM pgcsms.transactions AS tx
      WHERE tx.charge_point_id = on_start_transaction.charge_point_id
-       AND (tx.start_unique_id = unique_id
-            OR (tx.connector_id = connector AND tx.started_at = charger_time
-                AND upper(tx.id_tag) = upper(presented_tag)))
+       AND tx.connector_id = connector AND upper(tx.id_tag) = upper(presented_tag)
+       AND ((tx.start_unique_id = unique_id AND tx.stopped_at IS NULL) OR tx.started_at = charger_time)
      ORDER BY tx.id LIMIT 1;
     IF FOUND THEN
         RETURN jsonb_build_object('transactionId', existing.id, 'idTagInfo',
@@ -41,12 +41,18 @@ BEGIN
       FROM superseded AS s;
 
     info := ocpp._authorization(charge_point_id, presented_tag);
+    -- A connector reserved for another tag (ocpp._reserved_for_other).
+    IF info->>'status' = 'Accepted'
+       AND ocpp._reserved_for_other(charge_point_id, connector, presented_tag, reservation) THEN
+        info := jsonb_build_object('status', 'Invalid');
+    END IF;
 
     INSERT INTO pgcsms.transactions
         (charge_point_id, evse_id, connector_id, id_tag, parent_id_tag, authorization_status, reservation_id,
-         meter_start, started_at, start_unique_id)
+         meter_start, started_at, start_unique_id, remote_command_id)
     VALUES (charge_point_id, connector, connector, presented_tag, info->>'parentIdTag', info->>'status', reservation,
-            (payload->>'meterStart')::bigint, charger_time, unique_id)
+            (payload->>'meterStart')::bigint, charger_time, unique_id,
+            ocpp._remote_start_command(charge_point_id, connector, presented_tag))
     RETURNING id INTO new_id;
 
     IF reservation IS NOT NULL THEN

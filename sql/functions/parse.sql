@@ -27,6 +27,13 @@ BEGIN
         error_code := ocpp.call_error_code(failed_state, ocpp_version);
         IF failed_state LIKE 'OC%' THEN
             error_description := failed_message;
+        ELSIF failed_state IN ('22003', '22008', '22009', '23514') THEN
+            -- A value the schema allows but no column holds (an integer past
+            -- 32 or 64 bits, a time offset past 15:59, a negative connector):
+            -- the charger's value, not our fault. Cause kept in the journal.
+            error_code := 'PropertyConstraintViolation';
+            error_description := 'a value is out of the range this central system accepts';
+            failed_detail := failed_state || ': ' || failed_message;
         ELSE
             error_description := 'Internal error';
             failed_detail := failed_state || ': ' || failed_message;
@@ -69,7 +76,8 @@ BEGIN
     END IF;
     -- last_seen_at at most every 5 s: a charger's every message must not rewrite its row.
     UPDATE pgcsms.charge_points AS cp SET last_seen_at = now()
-     WHERE cp.id = _dispatch.charge_point_id AND cp.last_seen_at < now() - interval '5 seconds';
+     WHERE cp.id = _dispatch.charge_point_id
+       AND (cp.last_seen_at IS NULL OR cp.last_seen_at < now() - interval '5 seconds');
 
     RETURN CASE action
         WHEN 'BootNotification' THEN ocpp.on_boot_notification(charge_point_id, unique_id, payload)

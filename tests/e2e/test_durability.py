@@ -1,0 +1,40 @@
+"""Never acknowledge what is not committed."""
+
+import asyncio
+import json
+
+import asyncpg
+
+
+async def test_callresult_waits_for_the_commit(db, dsn, raw):
+    await db.execute("SELECT ocpp.add_charge_point('CP-C')")
+    blocker = await asyncpg.connect(dsn)
+    try:
+        async with raw("CP-C") as ws:
+            # Hold a lock that ocpp.parse's journal insert needs: its transaction cannot commit.
+            transaction = blocker.transaction()
+            await transaction.start()
+            await blocker.execute("LOCK TABLE pgcsms.message_log IN EXCLUSIVE MODE")
+            await ws.send('[2, "held", "Heartbeat", {}]')
+            reply = asyncio.ensure_future(ws.recv())
+            done, _ = await asyncio.wait({reply}, timeout=0.5)
+            assert not done, "a CALLRESULT left before its transaction could commit"
+            await transaction.rollback()
+            answer = json.loads(await asyncio.wait_for(reply, 5))
+            assert answer[:2] == [3, "held"]
+            # By the time the charger has the answer, anyone can read its effects.
+            assert await blocker.fetchval(
+                "SELECT count(*) FROM ocpp.message_log WHERE unique_id = 'held'") == 2
+    finally:
+        await blocker.close()
+
+
+async def test_every_answer_is_visible_when_it_arrives(db, dsn, raw):
+    await db.execute("SELECT ocpp.add_charge_point('CP-V')")
+    async with raw("CP-V") as ws:
+        for n in range(50):
+            await ws.send(json.dumps([2, f"m{n}", "StatusNotification", {
+                "connectorId": 1, "errorCode": "NoError", "status": "Charging" if n % 2 else "Available"}]))
+            answer = json.loads(await asyncio.wait_for(ws.recv(), 5))
+            assert answer[:2] == [3, f"m{n}"]
+            assert await db.fetchval("SELECT count(*) FROM ocpp.status_history WHERE charge_point_id = 'CP-V'") == n + 1
