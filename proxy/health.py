@@ -34,6 +34,8 @@ def health_app(central: CentralSystem) -> web.Application:
             "pool_size": float(pool.get_size() if pool else 0),
             "pool_idle": float(pool.get_idle_size() if pool else 0),
             "listener_up": 1.0 if central.listening else 0.0,
+            "parse_round_trips": float(central.batcher.batches if central.batcher else 0),
+            "parse_calls_batched": float(central.batcher.calls if central.batcher else 0),
         }
         return web.Response(text=central.stats.prometheus(gauges),
                             content_type="text/plain", charset="utf-8")

@@ -30,6 +30,7 @@ from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
 from . import ocppj
+from .batch import ParseBatcher
 from .stats import Stats
 from .tls import peer_common_name
 
@@ -42,8 +43,6 @@ PATH_PREFIX = "/ocpp/"
 MAX_IDENTITY_LENGTH = 48
 DEFAULT_MAX_FRAME_BYTES = 256 * 1024
 
-_PARSE = ("SELECT result::text, error_code, error_description "
-          "FROM ocpp.parse($1, $2, $3, $4::jsonb, $5, $6)")
 _LOG_REJECTED = "SELECT ocpp.log_rejected($1, $2, $3, $4::jsonb, $5, $6, $7, $8, $9)"
 _LOG_FRAME = "SELECT ocpp.log_frame($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10)"
 _AUTHENTICATE = "SELECT allowed, http_status, reason FROM ocpp.authenticate($1, $2, $3, $4, $5)"
@@ -158,6 +157,11 @@ def _plain(status: http.HTTPStatus, text: str) -> Response:
     return Response(status.value, status.phrase, headers, body)
 
 
+def _storable(raw: str | None) -> str | None:
+    """PostgreSQL text cannot hold NUL: keep such frames with the NUL escaped."""
+    return raw.replace("\x00", "\\u0000") if raw is not None and "\x00" in raw else raw
+
+
 def _unauthorized() -> Response:
     response = _plain(http.HTTPStatus.UNAUTHORIZED, "authentication required")
     response.headers["WWW-Authenticate"] = 'Basic realm="pgcsms", charset="UTF-8"'
@@ -230,6 +234,7 @@ class CentralSystem:
         self.validators = {version: ocppj.Validator(version) for version in SUBPROTOCOLS.values()}
         self.sessions: dict[str, Session] = {}
         self.pool: asyncpg.Pool | None = None
+        self.batcher: ParseBatcher | None = None
         self._server: Server | None = None
         self._admitted: dict[int, tuple[str, str, int, int]] = {}
         self._background: list[asyncio.Task[None]] = []
@@ -245,6 +250,8 @@ class CentralSystem:
             server_settings={"application_name": f"pgcsms {self.node_id}", "timezone": "UTC"},
         )
         await self.pool.execute("SELECT ocpp.node_started($1)", self.node_id)
+        # Leave a connection or two for handshakes, commands and journaling.
+        self.batcher = ParseBatcher(self.pool, self.node_id, max_active=max(1, self.pool_size - 2))
         self._background = [asyncio.create_task(self._listen()), asyncio.create_task(self._sweep())]
         self._server = await serve(
             self._serve_connection, self.host, self.port,
@@ -476,9 +483,10 @@ class CentralSystem:
         payload_json = json.dumps(call.payload, ensure_ascii=False)
         started = time.perf_counter()
         try:
-            row = await self.pool.fetchrow(_PARSE, session.charge_point_id, call.unique_id, call.action,
-                                           payload_json, version, self.node_id)
-        except _DATABASE_ERRORS as error:
+            assert self.batcher is not None
+            row = await self.batcher.parse(session.charge_point_id, call.unique_id, call.action, payload_json,
+                                           version)
+        except Exception as error:
             # Nothing was committed: say so, without internal detail, and keep
             # the frame in the journal if the database still takes a write.
             logger.error("ocpp.parse failed for %s %s %s: %s", session.charge_point_id, call.action,
@@ -697,7 +705,8 @@ class CentralSystem:
             await self.pool.execute(
                 _LOG_REJECTED, session.charge_point_id, unique_id, action,
                 None if payload is None else json.dumps(payload, ensure_ascii=False),
-                raw, ocppj.wire_error_code(code, session.version), description, self.node_id, message_type)
+                _storable(raw), ocppj.wire_error_code(code, session.version), description, self.node_id,
+                message_type)
         except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError):
             logger.exception("could not journal a refused frame from %s", session.charge_point_id)
 
@@ -708,7 +717,7 @@ class CentralSystem:
         try:
             await self.pool.execute(
                 _LOG_FRAME, session.charge_point_id, direction, message_type, unique_id, action,
-                None if payload is None else json.dumps(payload, ensure_ascii=False), raw,
+                None if payload is None else json.dumps(payload, ensure_ascii=False), _storable(raw),
                 error_code, error_description, self.node_id)
         except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError):
             logger.exception("could not journal a frame from %s", session.charge_point_id)

@@ -78,7 +78,8 @@ EVERY_COMMAND = [
     ("SELECT ocpp.get_local_list_version('CP-1')", "completed", "GetLocalListVersion"),
     ("""SELECT ocpp.set_charging_profile('CP-1', 1, '{"chargingProfileId": 5, "stackLevel": 1,
         "chargingProfilePurpose": "TxDefaultProfile", "chargingProfileKind": "Absolute",
-        "chargingSchedule": {"chargingRateUnit": "A", "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 16.0}]}}')""",
+        "chargingSchedule": {"chargingRateUnit": "A",
+                             "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 16.0}]}}')""",
      "accepted", "SetChargingProfile"),
     ("SELECT ocpp.clear_charging_profile('CP-1', id => 5)", "accepted", "ClearChargingProfile"),
     ("SELECT ocpp.get_composite_schedule('CP-1', 1, 3600)", "accepted", "GetCompositeSchedule"),
@@ -150,8 +151,9 @@ async def test_call_procedure_errors_in_words(dsn, db):
     await db.execute("SELECT ocpp.add_charge_point('CP-OFF')")
     connection = await asyncpg.connect(dsn)
     try:
-        with pytest.raises(asyncpg.PostgresError, match="(?i)not connected|offline"):
-            await asyncio.wait_for(connection.execute("CALL ocpp.call('CP-OFF', 'Reset', '{\"type\": \"Soft\"}', 2)"), 15)
+        with pytest.raises(asyncpg.PostgresError, match=r"(?i)not connected|offline"):
+            await asyncio.wait_for(
+                connection.execute("CALL ocpp.call('CP-OFF', 'Reset', '{\"type\": \"Soft\"}', 2)"), 15)
     finally:
         await connection.close()
 

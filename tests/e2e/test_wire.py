@@ -31,6 +31,7 @@ async def exchange(ws, frame: str) -> list:
      "PropertyConstraintViolation", "u8"),
     ('[2, "u9", "Heartbeat", {"extra": true}]', "FormationViolation", "u9"),
     ('[2, "u10", "Authorize", {"idTag": "123456789012345678901"}]', "PropertyConstraintViolation", "u10"),
+    ('[2, "nul", "Heartbeat", {}]\x00', "FormationViolation", "nul"),
 ])
 async def test_bad_frames_get_the_right_callerror_and_are_journaled(db, raw, frame, code, unique_id):
     await db.execute("SELECT ocpp.add_charge_point('CP-W')")
@@ -106,18 +107,18 @@ async def test_unknown_charger_refused_under_reject_policy(db, raw):
 
 async def test_second_connection_replaces_the_first(db, raw):
     await db.execute("SELECT ocpp.add_charge_point('CP-D')")
-    async with raw("CP-D") as first:
-        async with raw("CP-D") as second:
-            await asyncio.wait_for(first.wait_closed(), 5)
-            assert first.close_code == 1000
-            reply = await exchange(second, '[2, "h", "Heartbeat", {}]')
-            assert reply[0] == 3
-            assert await db.fetchval("SELECT connected FROM ocpp.charge_points WHERE id = 'CP-D'")
+    async with raw("CP-D") as first, raw("CP-D") as second:
+        await asyncio.wait_for(first.wait_closed(), 5)
+        assert first.close_code == 1000
+        reply = await exchange(second, '[2, "h", "Heartbeat", {}]')
+        assert reply[0] == 3
+        assert await db.fetchval("SELECT connected FROM ocpp.charge_points WHERE id = 'CP-D'")
 
 
 async def test_oversized_frame_closes_with_1009(db, raw, central):
     await db.execute("SELECT ocpp.add_charge_point('CP-B')")
     async with raw("CP-B", max_size=None) as ws:
-        await ws.send('[2, "big", "DataTransfer", {"vendorId": "V", "data": "' + "x" * central.limits.max_frame_bytes + '"}]')
+        padding = "x" * central.limits.max_frame_bytes
+        await ws.send('[2, "big", "DataTransfer", {"vendorId": "V", "data": "' + padding + '"}]')
         await asyncio.wait_for(ws.wait_closed(), 5)
         assert ws.close_code == 1009

@@ -1,0 +1,96 @@
+"""Group commit for ``ocpp.parse``: one round trip and one commit for many chargers.
+
+While a database connection is free, a CALL goes out at once, alone (lowest
+latency). While every connection is busy, CALLs queue up, and the next free
+connection takes all of them in one ``ocpp.parse_many`` call. Under load the
+batches grow by themselves; idle, they are of one. Each charger still has at
+most one CALL here at a time (its frames are handled in order), and every
+answer is released only after the commit that holds it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import asyncpg
+
+__all__ = ["ParseBatcher"]
+
+logger = logging.getLogger("pgcsms.batch")
+
+_PARSE_ONE = ("SELECT result::text, error_code, error_description "
+              "FROM ocpp.parse($1, $2, $3, $4::jsonb, $5, $6)")
+_PARSE_MANY = ("SELECT result::text, error_code, error_description "
+               "FROM ocpp.parse_many($1::text[], $2::text[], $3::text[], $4::jsonb[], $5::text[], $6)")
+
+Call = tuple[str, str, str, str, str]  # charge point id, unique id, action, payload JSON, OCPP version
+
+
+class ParseBatcher:
+    """Runs ``ocpp.parse`` for CALLs, batching them while the pool is saturated."""
+
+    __slots__ = ("_active", "_max_active", "_pending", "batches", "calls", "max_batch", "node_id", "pool")
+
+    def __init__(self, pool: asyncpg.Pool, node_id: str, *, max_active: int, max_batch: int = 200) -> None:
+        self.pool = pool
+        self.node_id = node_id
+        self.max_batch = max_batch
+        self._max_active = max_active
+        self._active = 0
+        self._pending: list[tuple[Call, asyncio.Future[asyncpg.Record]]] = []
+        # Round trips made, and CALLs they carried: their ratio is the mean batch size.
+        self.batches = 0
+        self.calls = 0
+
+    async def parse(self, charge_point_id: str, unique_id: str, action: str, payload_json: str,
+                    version: str) -> asyncpg.Record:
+        """The (result, error_code, error_description) of one CALL, once committed."""
+        future: asyncio.Future[asyncpg.Record] = asyncio.get_running_loop().create_future()
+        self._pending.append(((charge_point_id, unique_id, action, payload_json, version), future))
+        self._dispatch()
+        return await future
+
+    def _dispatch(self) -> None:
+        while self._pending and self._active < self._max_active:
+            batch = self._pending[: self.max_batch]
+            del self._pending[: self.max_batch]
+            self._active += 1
+            self.batches += 1
+            self.calls += len(batch)
+            asyncio.get_running_loop().create_task(self._run(batch))
+
+    async def _run(self, batch: list[tuple[Call, asyncio.Future[asyncpg.Record]]]) -> None:
+        try:
+            if len(batch) == 1:
+                await self._run_one(*batch[0])
+            else:
+                await self._run_many(batch)
+        finally:
+            self._active -= 1
+            self._dispatch()
+
+    async def _run_one(self, call: Call, future: asyncio.Future[asyncpg.Record]) -> None:
+        try:
+            row = await self.pool.fetchrow(_PARSE_ONE, *call, self.node_id)
+        except Exception as error:  # the caller turns it into an InternalError
+            if not future.done():
+                future.set_exception(error)
+            return
+        if not future.done():
+            future.set_result(row)
+
+    async def _run_many(self, batch: list[tuple[Call, asyncio.Future[asyncpg.Record]]]) -> None:
+        columns: list[list[Any]] = [list(column) for column in zip(*(call for call, _ in batch), strict=True)]
+        try:
+            rows = await self.pool.fetch(_PARSE_MANY, *columns, self.node_id)
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as error:
+            # Nothing of the batch committed. One message must not sink the
+            # others: retry them one by one.
+            logger.warning("batch of %d failed (%s); retrying one by one", len(batch), error)
+            await asyncio.gather(*(self._run_one(call, future) for call, future in batch))
+            return
+        for (_, future), row in zip(batch, rows, strict=True):
+            if not future.done():
+                future.set_result(row)

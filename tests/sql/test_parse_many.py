@@ -1,0 +1,34 @@
+"""ocpp.parse_many: the group commit the proxy uses under load."""
+
+import json
+
+import asyncpg
+import pytest
+
+MANY = ("SELECT result, error_code, error_description FROM ocpp.parse_many("
+        "$1::text[], $2::text[], $3::text[], $4::jsonb[], $5::text[], 'n1')")
+
+
+async def test_answers_in_order_and_one_bad_message_does_not_sink_the_others(db):
+    for cp in ("A", "B", "C"):
+        await db.execute("SELECT ocpp.add_charge_point($1)", cp)
+    await db.execute("SELECT ocpp.add_charge_point('R', registration_status => 'Rejected')")
+    rows = await db.fetch(MANY, ["A", "R", "B", "C"], ["1", "2", "3", "4"],
+                          ["Heartbeat", "Heartbeat", "Authorize", "StatusNotification"],
+                          ["{}", "{}", json.dumps({"idTag": "nobody"}),
+                           json.dumps({"connectorId": 1, "errorCode": "NoError", "status": "Available"})],
+                          ["1.6"] * 4)
+    assert [r["error_code"] for r in rows] == [None, "SecurityError", None, None]
+    assert "currentTime" in json.loads(rows[0]["result"])
+    assert json.loads(rows[2]["result"]) == {"idTagInfo": {"status": "Invalid"}}
+    assert await db.fetchval("SELECT status FROM ocpp.connectors WHERE charge_point_id = 'C'") == "Available"
+    assert await db.fetchval("SELECT count(*) FROM ocpp.message_log") == 8
+
+
+async def test_arrays_of_different_lengths_are_refused(db):
+    with pytest.raises(asyncpg.InvalidParameterValueError):
+        await db.fetch(MANY, ["A"], ["1", "2"], ["Heartbeat"], ["{}"], ["1.6"])
+
+
+async def test_empty_batch_is_empty(db):
+    assert await db.fetch(MANY, [], [], [], [], []) == []
