@@ -445,7 +445,11 @@ class CentralSystem:
                 await asyncio.wait_for(pong, timeout=interval)
             except TimeoutError:
                 logger.info("%s did not answer a ping in %d s: closing", session.charge_point_id, interval)
-                await websocket.close(1011, "keepalive ping timeout")
+                # A zombie will not complete a closing handshake either: offer it, then drop the socket.
+                try:
+                    await asyncio.wait_for(websocket.close(1011, "keepalive ping timeout"), timeout=1)
+                except TimeoutError:
+                    websocket.transport.abort()
                 return
             except ConnectionClosed:
                 return
