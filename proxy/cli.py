@@ -57,8 +57,9 @@ def _parser() -> argparse.ArgumentParser:
                                help="serve /health and /metrics over HTTP here (default: off)")
     serve_command.add_argument("--no-migrate", action="store_true",
                                help="do not migrate first (when serving as a role that may not)")
-    serve_command.add_argument("--call-timeout", type=float, default=30.0,
-                               help="seconds to wait for a charger's answer to a command (default 30)")
+    serve_command.add_argument("--call-timeout", type=float,
+                               help="seconds to wait for a charger's answer to a command "
+                                    "(default: the call_timeout setting, 30)")
     tls = serve_command.add_argument_group("TLS (OCPP security profiles 2 and 3)")
     tls.add_argument("--tls-cert", help="server certificate chain (PEM); serves wss:// instead of ws://")
     tls.add_argument("--tls-key", help="private key of --tls-cert (PEM)")

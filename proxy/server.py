@@ -214,8 +214,8 @@ class CentralSystem:
         node_id: str | None = None,
         # Database
         pool_size: int = 10,
-        # Commands
-        call_timeout: float = 30.0,
+        # Commands (call_timeout None: the database's call_timeout setting)
+        call_timeout: float | None = None,
         sweep_interval: float = 5.0,
         # Limits
         limits: Limits | None = None,
@@ -227,7 +227,8 @@ class CentralSystem:
         self.port = port
         self.node_id = node_id or f"{host}:{port}"
         self.pool_size = pool_size
-        self.call_timeout = call_timeout
+        self.call_timeout = call_timeout or 30.0
+        self._call_timeout_from_database = call_timeout is None
         self.sweep_interval = sweep_interval
         self.limits = limits or Limits()
         self.ssl = ssl
@@ -250,6 +251,10 @@ class CentralSystem:
             server_settings={"application_name": f"pgcsms {self.node_id}", "timezone": "UTC"},
         )
         await self.pool.execute("SELECT ocpp.node_started($1)", self.node_id)
+        if self._call_timeout_from_database:
+            configured = await self.pool.fetchval("SELECT ocpp.setting('call_timeout')")
+            if configured:
+                self.call_timeout = float(configured)
         # Leave a connection or two for handshakes, commands and journaling.
         self.batcher = ParseBatcher(self.pool, self.node_id, max_active=max(1, self.pool_size - 2))
         self._background = [asyncio.create_task(self._listen()), asyncio.create_task(self._sweep())]

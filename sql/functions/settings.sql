@@ -38,3 +38,14 @@ COMMENT ON FUNCTION ocpp.set_setting(text, text) IS
     'Changes a setting (see ocpp.settings): unknown_charge_points accept|pending|reject, heartbeat_interval, pending_retry_interval, clock_skew_tolerance, ping_interval, call_timeout (seconds).';
 REVOKE ALL ON FUNCTION ocpp.set_setting(text, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION ocpp.set_setting(text, text) TO pgcsms_operator;
+
+CREATE OR REPLACE FUNCTION ocpp.setting(key text)
+RETURNS text
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT value FROM pgcsms.settings AS s WHERE s.key = setting.key
+$$;
+COMMENT ON FUNCTION ocpp.setting(text) IS 'The value of a setting (see ocpp.settings), NULL if unset; the proxy reads call_timeout with it.';
+REVOKE ALL ON FUNCTION ocpp.setting(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION ocpp.setting(text) TO pgcsms_proxy, pgcsms_reader;
