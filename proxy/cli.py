@@ -1,4 +1,4 @@
-"""The ``pgcsms`` command: ``migrate`` and ``serve``."""
+"""The ``pgcsms`` command: ``migrate``, ``serve`` and ``rfid``."""
 
 from __future__ import annotations
 
@@ -77,6 +77,20 @@ def _parser() -> argparse.ArgumentParser:
                         help="per source address; past the burst HTTP 429")
     limits.add_argument("--handshake-burst", type=int, default=defaults.handshake_burst)
     limits.add_argument("--handshake-timeout", type=float, default=defaults.handshake_timeout)
+
+    rfid_command = commands.add_parser("rfid", help="migrate, then record the cards an RFID reader on a serial "
+                                       "port reads (ocpp.record_scan)")
+    database_options(rfid_command)
+    rfid_command.add_argument("--port", required=True, help="serial device, e.g. /dev/ttyUSB0 or a "
+                              "/dev/serial/by-id/ link (opened again whenever it comes back)")
+    rfid_command.add_argument("--baud", type=int, default=9600, help="baud rate (default 9600)")
+    rfid_command.add_argument("--reader-id", help="name of the reader in ocpp.rfid_readers (default HOSTNAME:DEVICE)")
+    rfid_command.add_argument("--protocol", choices=("line", "rdm6300"), default="line",
+                              help="line: one card number per ASCII line; rdm6300: STX/ETX frames with checksum")
+    rfid_command.add_argument("--debounce", type=float, default=2.0,
+                              help="seconds: the same card read again within them is one scan (default 2)")
+    rfid_command.add_argument("--no-migrate", action="store_true",
+                              help="do not migrate first (when running as a role that may not)")
     return parser
 
 
@@ -141,6 +155,11 @@ def main(argv: list[str] | None = None) -> int:
                     asyncio.run(_serve(args, dsn))
                 else:
                     uvloop.run(_serve(args, dsn))
+            elif args.command == "rfid":
+                from hardware.rfid import serve as serve_rfid  # pyserial only for this command
+
+                asyncio.run(serve_rfid(args.port, dsn, reader_id=args.reader_id, protocol=args.protocol,
+                                       baudrate=args.baud, debounce=args.debounce))
     except EmbeddedPostgresError as error:
         print(f"pgcsms: {error}", file=sys.stderr)
         return 2

@@ -116,6 +116,23 @@ COMMENT ON FUNCTION ocpp.set_security_profile(text, integer) IS
 REVOKE ALL ON FUNCTION ocpp.set_security_profile(text, integer) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION ocpp.set_security_profile(text, integer) TO pgcsms_operator;
 
+-- A handshake the proxy refused on its own (malformed Authorization header,
+-- Basic username other than the identity): recorded like authenticate's.
+CREATE OR REPLACE FUNCTION ocpp.log_auth_failure(
+    charge_point_id text, transport text, remote_address text, client_cn text, http_status integer, reason text)
+RETURNS void
+LANGUAGE sql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    INSERT INTO pgcsms.auth_failures (charge_point_id, transport, remote_address, client_cn, http_status, reason)
+    VALUES (left(coalesce($1, ''), 100), left($2, 8), left($3, 255), left($4, 255), coalesce($5, 400),
+            left(coalesce($6, 'refused'), 500))
+$$;
+COMMENT ON FUNCTION ocpp.log_auth_failure(text, text, text, text, integer, text) IS
+    'Called by the proxy for a handshake it refused before asking ocpp.authenticate (e.g. a malformed Authorization header, or a Basic username that is not the identity): recorded in ocpp.auth_failures. Never pass a password or an Authorization header in reason.';
+REVOKE ALL ON FUNCTION ocpp.log_auth_failure(text, text, text, text, integer, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION ocpp.log_auth_failure(text, text, text, text, integer, text) TO pgcsms_proxy;
+
 -- One refused handshake: recorded, and the row authenticate returns.
 CREATE OR REPLACE FUNCTION ocpp._auth_failure(
     charge_point_id text, transport text, remote_address text, client_cn text, status integer, why text)
@@ -123,12 +140,11 @@ RETURNS TABLE (allowed boolean, http_status integer, reason text)
 LANGUAGE sql
 SET search_path = pg_catalog, pg_temp
 AS $$
-    INSERT INTO pgcsms.auth_failures (charge_point_id, transport, remote_address, client_cn, http_status, reason)
-    VALUES ($1, $2, left($3, 255), left($4, 255), $5, $6)
-    RETURNING false, $5, $6
+    SELECT ocpp.log_auth_failure($1, $2, $3, $4, $5, $6);
+    SELECT false, $5, $6;
 $$;
 COMMENT ON FUNCTION ocpp._auth_failure(text, text, text, text, integer, text) IS
-    'Records a refused handshake in pgcsms.auth_failures (never a password) and returns the refusal for ocpp.authenticate.';
+    'Records a refused handshake (ocpp.log_auth_failure) and returns the refusal for ocpp.authenticate.';
 REVOKE ALL ON FUNCTION ocpp._auth_failure(text, text, text, text, integer, text) FROM PUBLIC;
 
 CREATE OR REPLACE FUNCTION ocpp.authenticate(

@@ -94,6 +94,20 @@ CREATE VIEW ocpp.auth_failures AS
 COMMENT ON VIEW ocpp.auth_failures IS
     'WebSocket handshakes refused by ocpp.authenticate: identity as sent, transport ws | wss, source address, client certificate CN, HTTP status answered (401 wrong or missing password, 403 transport or certificate not allowed by the security profile, 404 unknown charge point) and the reason (for people, never sent to the charger). Passwords are never recorded. Readable by pgcsms_operator.';
 
+-- The journal keeps every frame, SignCertificate's CSR too; a reader (BI
+-- tool) sees the frame without it. current_user inside a view is whoever
+-- queries it, so the superuser and operators see the CSR.
+CREATE OR REPLACE VIEW ocpp.message_log AS
+    SELECT charge_point_id, id, direction, message_type, unique_id, action,
+           CASE WHEN action = 'SignCertificate' AND payload ? 'csr'
+                     AND NOT pg_catalog.pg_has_role('pgcsms_operator', 'USAGE')
+                THEN payload || '{"csr": "(readable by pgcsms_operator only)"}'
+                ELSE payload END AS payload,
+           raw, error_code, error_description, error_detail, node_id, at
+      FROM pgcsms.message_log;
+COMMENT ON VIEW ocpp.message_log IS
+    'The journal: every OCPP-J frame in and out. direction in | out; message_type 2 CALL, 3 CALLRESULT, 4 CALLERROR, NULL when the frame could not be read (raw holds it). error_detail is the internal cause of an InternalError (or of a value refused as out of range), never sent to the charger. The csr of SignCertificate payloads is shown to pgcsms_operator only.';
+
 -- pgcsms_operator reads every view (the reader's through membership, and
 -- these too: CSRs and refused handshakes are for operators, not BI tools).
 GRANT SELECT ON ALL TABLES IN SCHEMA ocpp TO pgcsms_operator;

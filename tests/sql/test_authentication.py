@@ -299,3 +299,10 @@ async def test_refusals_are_recorded_with_their_circumstances(db):
         "charge_point_id": "CP-1", "transport": "wss", "remote_address": "198.51.100.4", "http_status": 401}
     assert row["at"] is not None
     assert "wrong but long enough" not in json.dumps(dict(row), default=str)
+
+
+async def test_the_proxy_records_refusals_of_its_own(db):
+    await db.execute("SELECT ocpp.log_auth_failure('CP-1', 'ws', '192.0.2.9', NULL, 401, $1)",
+                     "malformed Basic credentials")
+    [row] = await failures(db)
+    assert (row["charge_point_id"], row["http_status"], row["reason"]) == ("CP-1", 401, "malformed Basic credentials")
