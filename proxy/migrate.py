@@ -107,6 +107,9 @@ def _migrate_locked(connection: psycopg.Connection, root: Path, function_files: 
             except psycopg.Error as exc:
                 where = path.relative_to(root.parent)
                 raise MigrationError(f"{where}: {exc.diag.message_primary or exc}") from exc
+        # Whoever runs this, no function of ours is callable by PUBLIC; each
+        # file grants what its callers need.
+        connection.execute("REVOKE EXECUTE ON ALL ROUTINES IN SCHEMA ocpp, pgcsms FROM PUBLIC")
         connection.execute("COMMIT")
     except BaseException:
         connection.execute("ROLLBACK")

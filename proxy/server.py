@@ -46,6 +46,7 @@ DEFAULT_MAX_FRAME_BYTES = 256 * 1024
 _LOG_REJECTED = "SELECT ocpp.log_rejected($1, $2, $3, $4::jsonb, $5, $6, $7, $8, $9)"
 _LOG_FRAME = "SELECT ocpp.log_frame($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10)"
 _AUTHENTICATE = "SELECT allowed, http_status, reason FROM ocpp.authenticate($1, $2, $3, $4, $5)"
+_LOG_AUTH_FAILURE = "SELECT ocpp.log_auth_failure($1, $2, $3, $4, $5, $6)"
 _CONNECT = "SELECT accepted, reason, ping_interval, epoch FROM ocpp.connect($1, $2, $3, $4)"
 _DISCONNECT = "SELECT ocpp.disconnect($1, $2)"
 _NEXT_COMMAND = "SELECT command_id, unique_id, action, payload FROM ocpp.next_command($1, $2, $3)"
@@ -187,11 +188,12 @@ def basic_auth_password(headers: Headers, identity: str) -> str | None:
     username, separator, secret = decoded.partition(b":")
     if not separator or username != identity.encode("utf-8"):
         raise ValueError("Basic username is not the charge point identity")
-    # An AuthorizationKey may be raw octets; those that are not UTF-8 travel as hex.
+    # An AuthorizationKey may be raw octets; those that are not printable UTF-8 travel as hex.
     try:
-        return secret.decode("utf-8")
+        text = secret.decode("utf-8")
     except UnicodeDecodeError:
         return secret.hex()
+    return text if text.isprintable() else secret.hex()
 
 
 async def _no_reset(connection: asyncpg.Connection) -> None:
@@ -338,12 +340,17 @@ class CentralSystem:
                           f"unsupported OCPP version; this server speaks {', '.join(SUBPROTOCOLS)}")
         # No subprotocol at all: some firmware (e.g. Grizzl-E) sends none; serve it as 1.6.
         version = SUBPROTOCOLS[served[0]] if served else "1.6"
+        assert self.pool is not None
         try:
             password = basic_auth_password(request.headers, identity)
         except ValueError as error:
             logger.info("refused %s from %s: %s", identity, remote, error)
+            try:
+                await self.pool.execute(_LOG_AUTH_FAILURE, identity, self.scheme, remote,
+                                        peer_common_name(connection.transport), 401, str(error))
+            except _DATABASE_ERRORS:
+                logger.exception("could not record the refused handshake of %s", identity)
             return _unauthorized()
-        assert self.pool is not None
         try:
             verdict = await self.pool.fetchrow(_AUTHENTICATE, identity, password, self.scheme,
                                                peer_common_name(connection.transport), remote)

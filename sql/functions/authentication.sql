@@ -33,15 +33,16 @@ COMMENT ON FUNCTION ocpp._password_form(text) IS
     'A password as it is hashed and compared: one of hexadecimal digits only (an OCPP 1.6 AuthorizationKey in hex) in upper case, any other as given.';
 REVOKE ALL ON FUNCTION ocpp._password_form(text) FROM PUBLIC;
 
-CREATE OR REPLACE FUNCTION ocpp.set_password(charge_point_id text, password text)
+-- What a charge point password must be; shared by set_password and by the
+-- AuthorizationKey a ChangeConfiguration would send (a key the charger takes
+-- and we could not store would lock it out). Never quote the password in a
+-- message: messages end up in logs.
+CREATE OR REPLACE FUNCTION ocpp._check_password(password text)
 RETURNS void
-LANGUAGE plpgsql SECURITY DEFINER
+LANGUAGE plpgsql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-    profile smallint;
 BEGIN
-    -- Never quote the password in a message: messages end up in logs.
     IF password IS NOT NULL THEN
         IF length(password) < 16 THEN
             RAISE EXCEPTION 'a charge point password is at least 16 characters, this one has %', length(password)
@@ -57,6 +58,21 @@ BEGIN
                 USING ERRCODE = 'invalid_parameter_value';
         END IF;
     END IF;
+END
+$$;
+COMMENT ON FUNCTION ocpp._check_password(text) IS
+    'Raises invalid_parameter_value unless a charge point password is 16 characters to 72 bytes without control characters (NULL passes).';
+REVOKE ALL ON FUNCTION ocpp._check_password(text) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION ocpp.set_password(charge_point_id text, password text)
+RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    profile smallint;
+BEGIN
+    PERFORM ocpp._check_password(password);
     SELECT cp.security_profile INTO profile FROM pgcsms.charge_points AS cp
      WHERE cp.id = set_password.charge_point_id FOR UPDATE;
     IF NOT FOUND THEN

@@ -40,8 +40,14 @@ BEGIN
     IF expires_at <= now() THEN
         RAISE EXCEPTION 'expires_at % has already passed', expires_at USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    INSERT INTO pgcsms.commands (charge_point_id, action, payload, expires_at)
-    VALUES (send.charge_point_id, send.action, send.payload, send.expires_at)
+    IF ocpp._redact_secrets(action, payload) IS DISTINCT FROM payload THEN
+        -- A new AuthorizationKey: refuse one we could not store before the charger takes it.
+        PERFORM ocpp._check_password(payload->>'value');
+    END IF;
+    INSERT INTO pgcsms.commands (charge_point_id, action, payload, secret_payload, expires_at)
+    VALUES (send.charge_point_id, send.action, ocpp._redact_secrets(action, payload),
+            CASE WHEN ocpp._redact_secrets(action, payload) IS DISTINCT FROM payload THEN payload END,
+            send.expires_at)
     RETURNING id INTO new_id;
     PERFORM pg_notify('pgcsms_command', charge_point_id);
     RETURN new_id;
@@ -218,7 +224,7 @@ BEGIN
     command_id := c.id;
     unique_id := c.unique_id;
     action := c.action;
-    payload := c.payload::text;
+    payload := coalesce(c.secret_payload, c.payload)::text;
     RETURN NEXT;
 END
 $$;
@@ -251,7 +257,8 @@ BEGIN
         (charge_point_id, direction, message_type, unique_id, action, payload, error_code, error_description, node_id)
     VALUES (complete_command.charge_point_id, 'in',
             coalesce(complete_command.message_type, CASE WHEN complete_command.error_code IS NULL THEN 3 ELSE 4 END),
-            complete_command.unique_id, c.action, complete_command.response, complete_command.error_code,
+            complete_command.unique_id, c.action, ocpp._redact_secrets(c.action || 'Response', complete_command.response),
+            complete_command.error_code,
             complete_command.error_description, complete_command.node_id);
     IF c.id IS NULL THEN
         RETURN false;
@@ -259,7 +266,7 @@ BEGIN
     UPDATE pgcsms.commands AS x
        SET status = CASE WHEN complete_command.error_code IS NOT NULL THEN 'failed'
                          ELSE ocpp._command_status(x.action, complete_command.response) END,
-           response = coalesce(complete_command.response, '{}'),
+           response = coalesce(ocpp._redact_secrets(x.action || 'Response', complete_command.response), '{}'),
            error_code = complete_command.error_code,
            error_description = complete_command.error_description,
            completed_at = now()
@@ -377,6 +384,9 @@ BEGIN
                 jsonb_build_object('command_id', c.id, 'action', c.action, 'status', c.status,
                                    'error', failed_state || ': ' || failed_message));
     END;
+    -- A secret is needed only until the command is settled.
+    UPDATE pgcsms.commands AS x SET secret_payload = NULL
+     WHERE x.charge_point_id = c.charge_point_id AND x.id = c.id AND x.secret_payload IS NOT NULL;
     PERFORM pg_notify('ocpp_event', jsonb_build_object(
         'event', 'command_completed', 'command_id', c.id, 'charge_point_id', c.charge_point_id,
         'action', c.action, 'status', c.status)::text);

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import asyncpg
 import pytest
 import websockets
 from ocpp.v16 import ChargePoint
@@ -59,3 +61,32 @@ def raw(url: Callable[[str], str]) -> Callable[..., Any]:
         return websockets.connect(url(identity), subprotocols=offered, open_timeout=5, **kwargs)
 
     return connect
+
+
+class Events:
+    """``LISTEN ocpp_event`` on a connection of its own, as an integrator would."""
+
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+
+    def on_notify(self, connection: object, pid: int, channel: str, payload: str) -> None:
+        self.queue.put_nowait(json.loads(payload))
+
+    async def command(self, command_id: int, timeout: float = 10) -> dict[str, Any]:
+        """The command_completed event of this command."""
+        async with asyncio.timeout(timeout):
+            while True:
+                event = await self.queue.get()
+                if event.get("event") == "command_completed" and event.get("command_id") == command_id:
+                    return event
+
+
+@pytest.fixture
+async def events(dsn: str) -> AsyncIterator[Events]:
+    listener = Events()
+    connection = await asyncpg.connect(dsn)
+    await connection.add_listener("ocpp_event", listener.on_notify)
+    try:
+        yield listener
+    finally:
+        await connection.close()

@@ -17,35 +17,6 @@ from simulated_charger import SimulatedCharger
 from proxy.server import CentralSystem
 
 
-class Events:
-    """``LISTEN ocpp_event`` on a connection of its own, as an integrator would."""
-
-    def __init__(self) -> None:
-        self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-
-    def on_notify(self, connection: object, pid: int, channel: str, payload: str) -> None:
-        self.queue.put_nowait(json.loads(payload))
-
-    async def command(self, command_id: int, timeout: float = 10) -> dict[str, Any]:
-        """The command_completed event of this command."""
-        async with asyncio.timeout(timeout):
-            while True:
-                event = await self.queue.get()
-                if event.get("event") == "command_completed" and event.get("command_id") == command_id:
-                    return event
-
-
-@pytest.fixture
-async def events(dsn: str) -> AsyncIterator[Events]:
-    listener = Events()
-    connection = await asyncpg.connect(dsn)
-    await connection.add_listener("ocpp_event", listener.on_notify)
-    try:
-        yield listener
-    finally:
-        await connection.close()
-
-
 @pytest.fixture
 async def sim(db, charger) -> AsyncIterator[SimulatedCharger]:
     await db.execute("SELECT ocpp.add_charge_point('CP-1')")

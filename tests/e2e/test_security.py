@@ -196,3 +196,37 @@ async def test_deep_nesting_is_a_formation_violation(db, strict):
         await ws.send(f'[2, "d", "DataTransfer", {{"vendorId": "V", "data": {deep}}}]')
         reply = json.loads(await asyncio.wait_for(ws.recv(), 5))
     assert reply[:3] == [4, "d", "FormationViolation"]
+
+
+async def test_authorization_key_rotation_keeps_the_key_out_of_sight(db, raw, events):
+    """An AuthorizationKey the charger accepts becomes its password; no view or journal shows it."""
+    new_key = "0123456789abcdef0123456789abcdef01234567"
+    await db.execute("SELECT ocpp.add_charge_point('CP-KEY')")
+    await db.execute("SELECT ocpp.set_password('CP-KEY', $1)", PASSWORD)
+    async with raw("CP-KEY", additional_headers=basic("CP-KEY", PASSWORD)) as ws:
+        command_id = await db.fetchval("SELECT ocpp.change_configuration('CP-KEY', 'AuthorizationKey', $1)", new_key)
+        frame = json.loads(await asyncio.wait_for(ws.recv(), 5))
+        assert frame[2:] == ["ChangeConfiguration", {"key": "AuthorizationKey", "value": new_key}]
+        await ws.send(json.dumps([3, frame[1], {"status": "Accepted"}]))
+        await events.command(command_id)
+    assert await db.fetchval("SELECT status FROM ocpp.commands WHERE id = $1", command_id) == "accepted"
+    # The new key opens the door, the old one no longer does.
+    async with raw("CP-KEY", additional_headers=basic("CP-KEY", new_key)) as ws:
+        assert (await heartbeat(ws))[0] == 3
+    with pytest.raises(InvalidStatus):
+        async with raw("CP-KEY", additional_headers=basic("CP-KEY", PASSWORD)):
+            pass
+    everything = await db.fetchval(
+        "SELECT string_agg(t::text, ' ') FROM (SELECT * FROM ocpp.commands) AS t")
+    everything += await db.fetchval(
+        "SELECT string_agg(t::text, ' ') FROM (SELECT * FROM ocpp.message_log) AS t")
+    everything += await db.fetchval(
+        "SELECT coalesce(string_agg(t::text, ' '), '') FROM (SELECT * FROM ocpp.charger_configuration) AS t")
+    assert new_key not in everything and new_key.upper() not in everything
+    assert await db.fetchval("SELECT secret_payload FROM pgcsms.commands WHERE id = $1", command_id) is None
+
+
+async def test_an_authorization_key_we_could_not_store_is_refused_before_sending(db):
+    await db.execute("SELECT ocpp.add_charge_point('CP-SHORT')")
+    with pytest.raises(Exception, match="at least 16 characters"):
+        await db.execute("SELECT ocpp.change_configuration('CP-SHORT', 'AuthorizationKey', 'short')")

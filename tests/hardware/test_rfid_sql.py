@@ -63,7 +63,8 @@ async def test_enroll_adds_an_unknown_card_as_accepted(db):
     await db.execute("SELECT ocpp.add_rfid_reader('desk', 'enroll')")
     assert await scan(db, "desk", "04A2B3C4") == "enrolled"
     tag = await db.fetchrow("SELECT * FROM ocpp.id_tags")
-    assert (tag["id_tag"], tag["status"], tag["description"]) == ("04A2B3C4", "Accepted", "enrolled at RFID reader desk")
+    assert (tag["id_tag"], tag["status"], tag["description"]) == (
+        "04A2B3C4", "Accepted", "enrolled at RFID reader desk")
     assert await scan(db, "desk", "04A2B3C4") == "known"
     assert [s["outcome"] for s in await scans(db)] == ["enrolled", "known"]
 
