@@ -25,7 +25,6 @@
 CREATE OR REPLACE FUNCTION ocpp._password_form(password text)
 RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT CASE WHEN password ~ '^[0-9A-Fa-f]+$' THEN upper(password) ELSE password END
 $$;
@@ -40,7 +39,6 @@ REVOKE ALL ON FUNCTION ocpp._password_form(text) FROM PUBLIC;
 CREATE OR REPLACE FUNCTION ocpp._check_password(password text)
 RETURNS void
 LANGUAGE plpgsql IMMUTABLE
-SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     IF password IS NOT NULL THEN
@@ -154,7 +152,6 @@ CREATE OR REPLACE FUNCTION ocpp._auth_failure(
     charge_point_id text, transport text, remote_address text, client_cn text, status integer, why text)
 RETURNS TABLE (allowed boolean, http_status integer, reason text)
 LANGUAGE sql
-SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT ocpp.log_auth_failure($1, $2, $3, $4, $5, $6);
     SELECT false, $5, $6;

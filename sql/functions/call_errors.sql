@@ -10,7 +10,6 @@
 CREATE OR REPLACE FUNCTION ocpp.call_error_code(sqlstate text, ocpp_version text DEFAULT '1.6')
 RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT CASE sqlstate
         WHEN 'OC001' THEN 'NotImplemented'

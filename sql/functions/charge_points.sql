@@ -51,7 +51,6 @@ GRANT EXECUTE ON FUNCTION ocpp.remove_charge_point(text) TO pgcsms_operator;
 CREATE OR REPLACE FUNCTION ocpp._registration(charge_point_id text)
 RETURNS text
 LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     status text;

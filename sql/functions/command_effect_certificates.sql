@@ -5,7 +5,6 @@
 CREATE OR REPLACE FUNCTION ocpp._effect_certificates(c pgcsms.commands)
 RETURNS void
 LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     hash jsonb;

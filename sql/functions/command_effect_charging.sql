@@ -2,7 +2,6 @@
 CREATE OR REPLACE FUNCTION ocpp._effect_set_charging_profile(c pgcsms.commands)
 RETURNS void
 LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     wanted jsonb := c.payload->'csChargingProfiles';
@@ -33,7 +32,6 @@ COMMENT ON FUNCTION ocpp._effect_set_charging_profile(pgcsms.commands) IS
 CREATE OR REPLACE FUNCTION ocpp._effect_clear_charging_profile(c pgcsms.commands)
 RETURNS void
 LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     IF c.status <> 'accepted' THEN
@@ -56,7 +54,6 @@ COMMENT ON FUNCTION ocpp._effect_clear_charging_profile(pgcsms.commands) IS
 CREATE OR REPLACE FUNCTION ocpp._effect_get_composite_schedule(c pgcsms.commands)
 RETURNS void
 LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     IF c.status <> 'accepted' THEN

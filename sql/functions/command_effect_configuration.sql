@@ -2,7 +2,6 @@
 CREATE OR REPLACE FUNCTION ocpp._effect_get_configuration(c pgcsms.commands)
 RETURNS void
 LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     reported jsonb := ocpp._array(c.response->'configurationKey');
@@ -38,7 +37,6 @@ COMMENT ON FUNCTION ocpp._effect_get_configuration(pgcsms.commands) IS
 CREATE OR REPLACE FUNCTION ocpp._effect_change_configuration(c pgcsms.commands)
 RETURNS void
 LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     IF c.status <> 'accepted' THEN

@@ -3,7 +3,6 @@
 CREATE OR REPLACE FUNCTION ocpp._effect_job(c pgcsms.commands)
 RETURNS void
 LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     job_kind text := CASE c.action WHEN 'GetDiagnostics' THEN 'diagnostics' WHEN 'UpdateFirmware' THEN 'firmware'
@@ -35,7 +34,6 @@ COMMENT ON FUNCTION ocpp._effect_job(pgcsms.commands) IS
 CREATE OR REPLACE FUNCTION ocpp._link_job_status(charge_point_id text, kind text, status text, request_id integer)
 RETURNS bigint
 LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     job bigint;

@@ -2,7 +2,6 @@
 CREATE OR REPLACE FUNCTION ocpp._effect_send_local_list(c pgcsms.commands)
 RETURNS void
 LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     entries jsonb := ocpp._array(c.payload->'localAuthorizationList');
@@ -38,7 +37,6 @@ COMMENT ON FUNCTION ocpp._effect_send_local_list(pgcsms.commands) IS
 CREATE OR REPLACE FUNCTION ocpp._effect_get_local_list_version(c pgcsms.commands)
 RETURNS void
 LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     version integer := (c.response->>'listVersion')::integer;

@@ -3,7 +3,6 @@
 CREATE OR REPLACE FUNCTION ocpp._effect_reserve_now(c pgcsms.commands)
 RETURNS void
 LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     new_status text := CASE
@@ -26,7 +25,6 @@ COMMENT ON FUNCTION ocpp._effect_reserve_now(pgcsms.commands) IS
 CREATE OR REPLACE FUNCTION ocpp._effect_cancel_reservation(c pgcsms.commands)
 RETURNS void
 LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     IF c.status <> 'accepted' THEN
@@ -51,7 +49,6 @@ CREATE OR REPLACE FUNCTION ocpp._reserved_for_other(
     charge_point_id text, connector_id integer, id_tag text, reservation_id integer DEFAULT NULL)
 RETURNS boolean
 LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     parent text;

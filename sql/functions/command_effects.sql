@@ -6,7 +6,6 @@
 CREATE OR REPLACE FUNCTION ocpp._command_effect(c pgcsms.commands)
 RETURNS void
 LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     CASE c.action
@@ -40,7 +39,6 @@ COMMENT ON FUNCTION ocpp._command_effect(pgcsms.commands) IS
 CREATE OR REPLACE FUNCTION ocpp._array(value jsonb)
 RETURNS jsonb
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT CASE WHEN jsonb_typeof(value) = 'array' THEN value ELSE '[]'::jsonb END
 $$;
@@ -49,7 +47,6 @@ COMMENT ON FUNCTION ocpp._array(jsonb) IS 'The value if it is a JSON array, else
 CREATE OR REPLACE FUNCTION ocpp._effect_change_availability(c pgcsms.commands)
 RETURNS void
 LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     IF c.status <> 'accepted' THEN
@@ -69,7 +66,6 @@ COMMENT ON FUNCTION ocpp._effect_change_availability(pgcsms.commands) IS
 CREATE OR REPLACE FUNCTION ocpp._effect_data_transfer(c pgcsms.commands)
 RETURNS void
 LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     IF c.status NOT IN ('accepted', 'rejected') THEN
@@ -91,7 +87,6 @@ COMMENT ON FUNCTION ocpp._effect_data_transfer(pgcsms.commands) IS
 CREATE OR REPLACE FUNCTION ocpp._remote_start_command(charge_point_id text, connector_id integer, id_tag text)
 RETURNS bigint
 LANGUAGE sql STABLE
-SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT c.id FROM pgcsms.commands AS c
      WHERE c.charge_point_id = _remote_start_command.charge_point_id

@@ -350,7 +350,6 @@ GRANT EXECUTE ON FUNCTION ocpp.command_backlog(text) TO pgcsms_proxy;
 CREATE OR REPLACE FUNCTION ocpp._command_status(action text, response jsonb)
 RETURNS text
 LANGUAGE sql STABLE
-SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT CASE
         WHEN NOT coalesce((SELECT a.has_status FROM pgcsms.command_actions AS a WHERE a.action = _command_status.action), false)
@@ -369,7 +368,6 @@ COMMENT ON FUNCTION ocpp._command_status(text, jsonb) IS
 CREATE OR REPLACE FUNCTION ocpp._settle_command(c pgcsms.commands)
 RETURNS void
 LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     failed_state text;
@@ -398,7 +396,6 @@ COMMENT ON FUNCTION ocpp._settle_command(pgcsms.commands) IS
 CREATE OR REPLACE FUNCTION ocpp._expire_commands(charge_point_id text)
 RETURNS integer
 LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     c pgcsms.commands;
@@ -426,7 +423,6 @@ COMMENT ON FUNCTION ocpp._expire_commands(text) IS
 CREATE OR REPLACE FUNCTION ocpp._timeout_stale_commands()
 RETURNS integer
 LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     c pgcsms.commands;
@@ -456,7 +452,6 @@ COMMENT ON FUNCTION ocpp._timeout_stale_commands() IS
 CREATE OR REPLACE FUNCTION ocpp._reclaim_commands(charge_point_id text, node_id text, below_epoch bigint)
 RETURNS integer
 LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     c pgcsms.commands;

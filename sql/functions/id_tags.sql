@@ -54,7 +54,6 @@ GRANT EXECUTE ON FUNCTION ocpp.remove_id_tag(text) TO pgcsms_operator;
 CREATE OR REPLACE FUNCTION ocpp._id_tag_info(id_tag text, check_concurrent boolean DEFAULT true)
 RETURNS jsonb
 LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     tag pgcsms.id_tags;

@@ -1,7 +1,6 @@
 CREATE OR REPLACE FUNCTION ocpp.on_authorize(charge_point_id text, unique_id text, payload jsonb)
 RETURNS jsonb
 LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     info jsonb := ocpp._authorization(charge_point_id, payload->>'idTag');
@@ -21,7 +20,6 @@ COMMENT ON FUNCTION ocpp.on_authorize(text, text, jsonb) IS
 CREATE OR REPLACE FUNCTION ocpp._authorization(charge_point_id text, id_tag text)
 RETURNS jsonb
 LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     info jsonb := ocpp._id_tag_info(id_tag);

@@ -3,7 +3,6 @@
 CREATE OR REPLACE FUNCTION ocpp.on_job_status(charge_point_id text, kind text, payload jsonb)
 RETURNS jsonb
 LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     INSERT INTO pgcsms.job_status_history (charge_point_id, kind, status, request_id, job_id)

@@ -1,7 +1,6 @@
 CREATE OR REPLACE FUNCTION ocpp.on_meter_values(charge_point_id text, unique_id text, payload jsonb)
 RETURNS jsonb
 LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     transaction_id bigint := (payload->>'transactionId')::bigint;
@@ -18,7 +17,8 @@ $$;
 COMMENT ON FUNCTION ocpp.on_meter_values(text, text, jsonb) IS
     'MeterValues: every sampledValue becomes a row of ocpp.meter_values, kept even for a transaction we do not know.';
 
--- One row per sampledValue. Energy and power are also normalised (Wh, varh,
+-- One row per sampledValue (PL/pgSQL, so its plan is cached; a SQL function
+-- would be planned again on every call). Energy and power are also normalised (Wh, varh,
 -- W, var) so readings in kWh and Wh compare; OCPP 1.6 says an energy value
 -- without a unit is in Wh and a value without a measurand is
 -- Energy.Active.Import.Register.
@@ -26,9 +26,9 @@ CREATE OR REPLACE FUNCTION ocpp._store_meter_values(
     charge_point_id text, connector integer, transaction_id bigint, transaction_known boolean,
     meter_value jsonb, source text)
 RETURNS void
-LANGUAGE sql
-SET search_path = pg_catalog, pg_temp
+LANGUAGE plpgsql
 AS $$
+BEGIN
     INSERT INTO pgcsms.meter_values
         (charge_point_id, evse_id, connector_id, transaction_id, transaction_known, sampled_at, source,
          measurand, phase, unit, context, location, format, value, normalized_value, normalized_unit)
@@ -52,7 +52,8 @@ AS $$
                                     WHEN 'W' THEN 1 WHEN 'kW' THEN 1000 WHEN 'var' THEN 1 WHEN 'kvar' THEN 1000 END
                     END::double precision AS factor,
                     CASE s.unit WHEN 'kWh' THEN 'Wh' WHEN 'kvarh' THEN 'varh' WHEN 'kW' THEN 'W'
-                                WHEN 'kvar' THEN 'var' ELSE s.unit END AS base_unit) AS n
+                                WHEN 'kvar' THEN 'var' ELSE s.unit END AS base_unit) AS n;
+END
 $$;
 COMMENT ON FUNCTION ocpp._store_meter_values(text, integer, bigint, boolean, jsonb, text) IS
     'Stores a meterValue array (from MeterValues or StopTransaction.transactionData), one row per sampledValue, with energy and power normalised.';

@@ -1,7 +1,6 @@
 CREATE OR REPLACE FUNCTION ocpp.on_security_event_notification(charge_point_id text, unique_id text, payload jsonb)
 RETURNS jsonb
 LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     INSERT INTO pgcsms.security_events (charge_point_id, type, critical, tech_info, charger_at)
@@ -17,7 +16,6 @@ COMMENT ON FUNCTION ocpp.on_security_event_notification(text, text, jsonb) IS
 CREATE OR REPLACE FUNCTION ocpp.on_sign_certificate(charge_point_id text, unique_id text, payload jsonb)
 RETURNS jsonb
 LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     INSERT INTO pgcsms.certificate_signing_requests (charge_point_id, csr) VALUES (charge_point_id, payload->>'csr');

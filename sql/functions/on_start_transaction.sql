@@ -1,7 +1,6 @@
 CREATE OR REPLACE FUNCTION ocpp.on_start_transaction(charge_point_id text, unique_id text, payload jsonb)
 RETURNS jsonb
 LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     connector integer := (payload->>'connectorId')::integer;

@@ -58,7 +58,6 @@ CREATE OR REPLACE FUNCTION ocpp._dispatch(
     charge_point_id text, unique_id text, action text, payload jsonb, ocpp_version text)
 RETURNS jsonb
 LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     registration text;
@@ -104,7 +103,6 @@ COMMENT ON FUNCTION ocpp._dispatch(text, text, text, jsonb, text) IS
 CREATE OR REPLACE FUNCTION ocpp._not_implemented(action text)
 RETURNS jsonb
 LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     RAISE EXCEPTION 'action % is not implemented', quote_literal(action) USING ERRCODE = 'OC001';

@@ -5,7 +5,6 @@
 CREATE OR REPLACE FUNCTION ocpp._redact_secrets(message text, payload jsonb)
 RETURNS jsonb
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT CASE
         WHEN payload IS NULL THEN NULL

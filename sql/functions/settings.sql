@@ -1,7 +1,6 @@
 CREATE OR REPLACE FUNCTION ocpp._setting(key text)
 RETURNS text
 LANGUAGE sql STABLE
-SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT value FROM pgcsms.settings AS s WHERE s.key = _setting.key
 $$;

@@ -318,7 +318,7 @@ async def test_stopping_logs_the_scans_not_recorded(dsn, db, port, caplog):
 
 
 async def test_a_full_queue_drops_the_oldest_scan(dsn, db, port):
-    reader = reader_on(port, dsn, "desk-9", queue_size=2)
+    reader = reader_on(port, dsn, "desk-9", queue_size=2, drain_timeout=0.05)
     async with Outage(dsn), running(reader):
         await within(reader.wait_for(lambda r: r.port_open))
         port.write(b"FFFF0001\nFFFF0002\nFFFF0003\n")
