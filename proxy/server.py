@@ -45,9 +45,9 @@ DEFAULT_MAX_FRAME_BYTES = 256 * 1024
 
 _LOG_REJECTED = "SELECT ocpp.log_rejected($1, $2, $3, $4::jsonb, $5, $6, $7, $8, $9)"
 _LOG_FRAME = "SELECT ocpp.log_frame($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10)"
-_AUTHENTICATE = "SELECT allowed, http_status, reason FROM ocpp.authenticate($1, $2, $3, $4, $5)"
 _LOG_AUTH_FAILURE = "SELECT ocpp.log_auth_failure($1, $2, $3, $4, $5, $6)"
-_CONNECT = "SELECT accepted, reason, ping_interval, epoch FROM ocpp.connect($1, $2, $3, $4)"
+_CONNECT = ("SELECT accepted, http_status, reason, ping_interval, epoch, has_commands "
+            "FROM ocpp.connect($1, $2, $3, $4, $5, $6, $7)")
 _DISCONNECT = "SELECT ocpp.disconnect($1, $2)"
 _NEXT_COMMAND = "SELECT command_id, unique_id, action, payload FROM ocpp.next_command($1, $2, $3)"
 _COMPLETE_COMMAND = "SELECT ocpp.complete_command($1, $2, $3::jsonb, $4, $5, $6, $7)"
@@ -239,7 +239,7 @@ class CentralSystem:
         self.pool: asyncpg.Pool | None = None
         self.batcher: ParseBatcher | None = None
         self._server: Server | None = None
-        self._admitted: dict[int, tuple[str, str, int, int]] = {}
+        self._admitted: dict[int, tuple[str, str, int, int, bool]] = {}
         self._background: list[asyncio.Task[None]] = []
         self._handshake_buckets: dict[str, TokenBucket] = {}
         self.stats = Stats()
@@ -352,23 +352,19 @@ class CentralSystem:
                 logger.exception("could not record the refused handshake of %s", identity)
             return _unauthorized()
         try:
-            verdict = await self.pool.fetchrow(_AUTHENTICATE, identity, password, self.scheme,
-                                               peer_common_name(connection.transport), remote)
-            if not verdict["allowed"]:
-                # The reason is for our log; the charger only learns the status.
-                logger.info("refused %s from %s: %s", identity, remote, verdict["reason"])
-                if verdict["http_status"] == http.HTTPStatus.UNAUTHORIZED:
-                    return _unauthorized()
-                status = http.HTTPStatus(verdict["http_status"])
-                return _plain(status, status.phrase)
-            row = await self.pool.fetchrow(_CONNECT, identity, self.node_id, remote, version)
+            row = await self.pool.fetchrow(_CONNECT, identity, self.node_id, remote, version, password, self.scheme,
+                                           peer_common_name(connection.transport))
         except _DATABASE_ERRORS:
             logger.exception("database unavailable during handshake of %s", identity)
             return _plain(http.HTTPStatus.SERVICE_UNAVAILABLE, "central system unavailable, retry later")
         if not row["accepted"]:
+            # The reason is for our log; the charger only learns the status.
             logger.info("refused %s from %s: %s", identity, remote, row["reason"])
-            return _plain(http.HTTPStatus.NOT_FOUND, row["reason"])
-        self._admitted[id(connection)] = (identity, version, row["epoch"], row["ping_interval"])
+            if row["http_status"] == http.HTTPStatus.UNAUTHORIZED:
+                return _unauthorized()
+            status = http.HTTPStatus(row["http_status"])
+            return _plain(status, status.phrase)
+        self._admitted[id(connection)] = (identity, version, row["epoch"], row["ping_interval"], row["has_commands"])
         return None
 
     def _handshake_allowed(self, remote: str | None) -> bool:
@@ -396,7 +392,7 @@ class CentralSystem:
         if admitted is None:  # pragma: no cover - process_request always admits first
             await websocket.close(1011, "not admitted")
             return
-        identity, version, epoch, ping_interval = admitted
+        identity, version, epoch, ping_interval, has_commands = admitted
         session = Session(identity, websocket, version, epoch, ping_interval,
                           rate=TokenBucket(self.limits.messages_per_second, self.limits.message_burst))
         previous = self.sessions.get(identity)
@@ -407,7 +403,8 @@ class CentralSystem:
         logger.info("%s connected (OCPP %s, epoch %d)", identity, version, epoch)
         if ping_interval > 0:
             session.tasks.append(asyncio.create_task(self._keepalive(session)))
-        self._wake(session)  # commands queued while it was away
+        if has_commands:
+            self._wake(session)  # commands queued while it was away
         try:
             flooding = False
             async for message in websocket:

@@ -1,23 +1,31 @@
--- Called by the proxy at the WebSocket handshake and when the socket closes.
--- connection_epoch is a fencing counter: each connection of a charger gets a
--- higher one, so a late close of a replaced socket (on this node or another)
--- cannot mark the new connection as gone.
+-- Called by the proxy at the WebSocket handshake, before the socket opens, and
+-- when the socket closes. connect authenticates (ocpp.authenticate: the
+-- unknown_charge_points policy, then the charger's security profile) and
+-- records the connection, in one round trip. connection_epoch is a fencing
+-- counter: each connection of a charger gets a higher one, so a late close of
+-- a replaced socket (on this node or another) cannot mark the new connection
+-- as gone, and only the newest connection may claim its commands.
 CREATE OR REPLACE FUNCTION ocpp.connect(
     charge_point_id text,
     node_id text,
     remote_address text DEFAULT NULL,
     ocpp_version text DEFAULT '1.6',
+    password text DEFAULT NULL,
+    transport text DEFAULT 'ws',
+    client_cn text DEFAULT NULL,
     OUT accepted boolean,
+    OUT http_status integer,
     OUT reason text,
     OUT ping_interval integer,
-    OUT epoch bigint)
+    OUT epoch bigint,
+    OUT has_commands boolean)
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    IF ocpp._registration(charge_point_id) IS NULL THEN
-        accepted := false;
-        reason := 'unknown charge point';
+    SELECT a.allowed, a.http_status, a.reason INTO accepted, http_status, reason
+      FROM ocpp.authenticate(charge_point_id, password, transport, client_cn, remote_address) AS a;
+    IF NOT accepted THEN
         RETURN;
     END IF;
     UPDATE pgcsms.charge_points AS cp
@@ -27,17 +35,18 @@ BEGIN
      WHERE cp.id = connect.charge_point_id
     RETURNING cp.connection_epoch, coalesce(cp.ping_interval, ocpp._setting('ping_interval')::integer)
       INTO epoch, ping_interval;
-    accepted := true;
     -- A CALL sent on an earlier connection can never be answered now.
     PERFORM ocpp._reclaim_commands(charge_point_id, NULL, epoch);
+    has_commands := EXISTS (SELECT FROM pgcsms.commands AS c
+                             WHERE c.charge_point_id = connect.charge_point_id AND c.status = 'queued');
     PERFORM pg_notify('ocpp_event', jsonb_build_object(
         'event', 'connected', 'charge_point_id', charge_point_id, 'node_id', node_id)::text);
 END
 $$;
-COMMENT ON FUNCTION ocpp.connect(text, text, text, text) IS
-    'Called by the proxy when a charger opens its WebSocket: applies the unknown_charge_points policy, records the connection and its node, returns whether to accept it, its ping interval (0: none) and its connection epoch.';
-REVOKE ALL ON FUNCTION ocpp.connect(text, text, text, text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION ocpp.connect(text, text, text, text) TO pgcsms_proxy;
+COMMENT ON FUNCTION ocpp.connect(text, text, text, text, text, text, text) IS
+    'Called by the proxy when a charger opens its WebSocket, before it opens: authenticates it (ocpp.authenticate: password from HTTP Basic auth, transport ws | wss, client certificate CN) and, if accepted, records the connection and its node. Returns accepted, else the HTTP status to refuse with (reason is for logs only); the ping interval (0: none), the connection epoch, and whether commands wait for it.';
+REVOKE ALL ON FUNCTION ocpp.connect(text, text, text, text, text, text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION ocpp.connect(text, text, text, text, text, text, text) TO pgcsms_proxy;
 
 CREATE OR REPLACE FUNCTION ocpp.disconnect(charge_point_id text, epoch bigint)
 RETURNS boolean

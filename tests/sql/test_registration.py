@@ -112,7 +112,7 @@ async def test_any_message_refreshes_last_seen_at_at_most_every_few_seconds(db, 
 
 async def test_connect_and_disconnect(db, cp):
     row = await db.fetchrow("SELECT * FROM ocpp.connect($1, 'node-a', '10.0.0.7', '1.6')", cp)
-    assert (row["accepted"], row["reason"], row["ping_interval"]) == (True, None, 60)
+    assert (row["accepted"], row["http_status"], row["ping_interval"], row["has_commands"]) == (True, None, 60, False)
     state = await db.fetchrow("SELECT * FROM ocpp.charge_points WHERE id = $1", cp)
     assert (state["connected"], state["node_id"], state["remote_address"], state["ocpp_version"]) == (
         True, "node-a", "10.0.0.7", "1.6")
@@ -147,7 +147,7 @@ async def test_connect_applies_the_unknown_charger_policy(db):
     assert await db.fetchval("SELECT registration_status FROM ocpp.charge_points WHERE id = 'NEW-1'") == "Pending"
     await db.execute("SELECT ocpp.set_setting('unknown_charge_points', 'reject')")
     row = await db.fetchrow("SELECT * FROM ocpp.connect('NEW-2', 'n')")
-    assert (row["accepted"], row["reason"], row["epoch"]) == (False, "unknown charge point", None)
+    assert (row["accepted"], row["http_status"], row["epoch"]) == (False, 404, None)
     assert await db.fetchval("SELECT count(*) FROM ocpp.charge_points WHERE id = 'NEW-2'") == 0
     # A registered charger is still let in under reject, even a Rejected one: it may boot.
     await db.execute("SELECT ocpp.add_charge_point('CP-R', 'Rejected')")

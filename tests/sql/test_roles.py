@@ -182,7 +182,8 @@ async def test_proxy_calls_what_it_needs(login_as, superuser):
     assert tuple(await proxy.fetchrow(
         "SELECT allowed, http_status FROM ocpp.authenticate('CP-1', $1, 'ws', NULL, '192.0.2.1')", PASSWORD)) == (
         True, None)
-    row = await proxy.fetchrow("SELECT accepted, epoch FROM ocpp.connect('CP-1', 'node-1', '192.0.2.1')")
+    row = await proxy.fetchrow("SELECT accepted, epoch FROM ocpp.connect('CP-1', 'node-1', '192.0.2.1', '1.6', $1)",
+                               PASSWORD)
     assert row["accepted"] is True
     reply = await proxy.fetchrow("SELECT result, error_code FROM ocpp.parse('CP-1', 'u-2', 'BootNotification', $1)",
                                  json.dumps({"chargePointVendor": "V", "chargePointModel": "M"}))
