@@ -53,6 +53,9 @@ def _parser() -> argparse.ArgumentParser:
                                "(default HOSTNAME:PORT)")
     serve_command.add_argument("--pool-size", type=int, default=10,
                                help="database connections at most (default 10)")
+    serve_command.add_argument("--parse-concurrency", type=int,
+                               help="ocpp.parse round trips at once; more CALLs share a round trip and a commit "
+                                    "(default: CPU cores, at most pool size - 2)")
     serve_command.add_argument("--health", type=_listen_address, metavar="HOST:PORT",
                                help="serve /health and /metrics over HTTP here (default: off)")
     serve_command.add_argument("--no-migrate", action="store_true",
@@ -124,7 +127,8 @@ async def _serve(args: argparse.Namespace, dsn: str) -> None:
             raise SystemExit("pgcsms: --tls-cert and --tls-key go together")
         context = server_context(args.tls_cert, args.tls_key, args.tls_client_ca)
     central = CentralSystem(dsn, host=host, port=port, node_id=node_id, pool_size=args.pool_size,
-                            call_timeout=args.call_timeout, limits=limits, ssl=context)
+                            parse_concurrency=args.parse_concurrency, call_timeout=args.call_timeout,
+                            limits=limits, ssl=context)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -15,6 +15,7 @@ import contextlib
 import http
 import json
 import logging
+import os
 import time
 import urllib.parse
 from collections.abc import Sequence
@@ -216,6 +217,9 @@ class CentralSystem:
         node_id: str | None = None,
         # Database
         pool_size: int = 10,
+        # How many ocpp.parse round trips may run at once; past that, CALLs
+        # wait and share the next round trip and commit (group commit).
+        parse_concurrency: int | None = None,
         # Commands (call_timeout None: the database's call_timeout setting)
         call_timeout: float | None = None,
         sweep_interval: float = 5.0,
@@ -229,6 +233,7 @@ class CentralSystem:
         self.port = port
         self.node_id = node_id or f"{host}:{port}"
         self.pool_size = pool_size
+        self.parse_concurrency = parse_concurrency or max(1, min(pool_size - 2, os.cpu_count() or 2))
         self.call_timeout = call_timeout or 30.0
         self._call_timeout_from_database = call_timeout is None
         self.sweep_interval = sweep_interval
@@ -257,8 +262,7 @@ class CentralSystem:
             configured = await self.pool.fetchval("SELECT ocpp.setting('call_timeout')")
             if configured:
                 self.call_timeout = float(configured)
-        # Leave a connection or two for handshakes, commands and journaling.
-        self.batcher = ParseBatcher(self.pool, self.node_id, max_active=max(1, self.pool_size - 2))
+        self.batcher = ParseBatcher(self.pool, self.node_id, max_active=self.parse_concurrency)
         self._background = [asyncio.create_task(self._listen()), asyncio.create_task(self._sweep())]
         self._server = await serve(
             self._serve_connection, self.host, self.port,
