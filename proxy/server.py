@@ -80,7 +80,9 @@ class Limits:
     handshakes_per_second: float = 20.0
     handshake_burst: int = 100
     # Seconds a WebSocket handshake may take.
-    handshake_timeout: float = 10.0
+    handshake_timeout: float = 30.0
+    # Connections the kernel may queue before we accept them (capped by net.core.somaxconn).
+    accept_backlog: int = 4096
 
 
 class TokenBucket:
@@ -275,6 +277,9 @@ class CentralSystem:
             open_timeout=self.limits.handshake_timeout,
             server_header="pgcsms",
             ssl=self.ssl,
+            # A fleet reconnects at once after a restart: a short accept queue
+            # drops SYNs, and each drop costs the charger seconds of TCP backoff.
+            backlog=self.limits.accept_backlog,
         )
         if self.port == 0:
             self.port = next(iter(self._server.sockets)).getsockname()[1]
