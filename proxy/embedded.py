@@ -16,6 +16,7 @@ import os
 import pwd
 import shutil
 import subprocess
+import sys
 import tempfile
 import urllib.parse
 from pathlib import Path
@@ -166,7 +167,19 @@ class EmbeddedPostgres:
         return self.dsn
 
     def stop(self) -> None:
-        """Stop the cluster if this object started it (a fast, clean shutdown)."""
-        if self._started_here:
-            self._run("pg_ctl", "stop", "-w", "-m", "fast", "-D", str(self.data_dir), check=False)
-            self._started_here = False
+        """Stop the cluster if this object started it and nobody else uses it (a fast, clean shutdown).
+
+        Another pgcsms process (``serve`` beside ``rfid``) may still be
+        connected: then the cluster stays up for it.
+        """
+        if not self._started_here:
+            return
+        self._started_here = False
+        others = self._run("psql", "-h", str(self.socket_dir), "-U", SUPERUSER, "-d", "postgres", "-Atc",
+                           "SELECT count(*) FROM pg_stat_activity "
+                           "WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()", check=False)
+        if others.returncode == 0 and others.stdout.strip() not in ("", "0"):
+            print(f"pgcsms: embedded PostgreSQL left running: {others.stdout.strip()} other clients connected",
+                  file=sys.stderr)
+            return
+        self._run("pg_ctl", "stop", "-w", "-m", "fast", "-D", str(self.data_dir), check=False)

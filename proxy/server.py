@@ -60,7 +60,8 @@ _COMMAND_BACKLOG = "SELECT charge_point_id, epoch FROM ocpp.command_backlog($1)"
 COMMAND_CHANNEL = "pgcsms_command"
 EVENT_CHANNEL = "ocpp_event"
 
-_DATABASE_ERRORS = (asyncpg.PostgresError, OSError, asyncpg.InterfaceError)
+# InternalClientError: a query on a connection whose backend was just terminated.
+_DATABASE_ERRORS = (asyncpg.PostgresError, OSError, asyncpg.InterfaceError, asyncpg.InternalClientError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,9 +126,9 @@ class Session:
     version: str
     epoch: int
     ping_interval: int
+    rate: TokenBucket
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     in_flight: InFlight | None = None
-    rate: TokenBucket | None = None
     # Serialises the claim of the next command; a wake-up during a claim re-runs it.
     pumping: bool = False
     pump_again: bool = False
@@ -403,7 +404,7 @@ class CentralSystem:
             return
         identity, version, epoch, ping_interval, has_commands = admitted
         session = Session(identity, websocket, version, epoch, ping_interval,
-                          rate=TokenBucket(self.limits.messages_per_second, self.limits.message_burst))
+                          TokenBucket(self.limits.messages_per_second, self.limits.message_burst))
         previous = self.sessions.get(identity)
         self.sessions[identity] = session
         if previous is not None:
@@ -417,7 +418,6 @@ class CentralSystem:
         try:
             flooding = False
             async for message in websocket:
-                assert session.rate is not None
                 if flooding:
                     continue  # drain until the peer's close frame arrives
                 if not session.rate.take():
@@ -445,7 +445,7 @@ class CentralSystem:
         assert self.pool is not None
         try:
             await self.pool.execute(_DISCONNECT, session.charge_point_id, session.epoch)
-        except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError):
+        except _DATABASE_ERRORS:
             logger.exception("could not record the disconnection of %s", session.charge_point_id)
 
     async def _keepalive(self, session: Session) -> None:
@@ -729,7 +729,7 @@ class CentralSystem:
                 None if payload is None else json.dumps(payload, ensure_ascii=False),
                 _storable(raw), ocppj.wire_error_code(code, session.version), description, self.node_id,
                 message_type)
-        except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError):
+        except _DATABASE_ERRORS:
             logger.exception("could not journal a refused frame from %s", session.charge_point_id)
 
     async def _log_frame(self, session: Session, direction: str, message_type: int | None,
@@ -741,7 +741,7 @@ class CentralSystem:
                 _LOG_FRAME, session.charge_point_id, direction, message_type, unique_id, action,
                 None if payload is None else json.dumps(payload, ensure_ascii=False), _storable(raw),
                 error_code, error_description, self.node_id)
-        except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError):
+        except _DATABASE_ERRORS:
             logger.exception("could not journal a frame from %s", session.charge_point_id)
 
     @staticmethod

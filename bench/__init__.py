@@ -1,0 +1,3 @@
+"""pgcsms benchmark harness: run it with ``python -m bench`` (see bench/README.md)."""
+
+__all__: list[str] = []

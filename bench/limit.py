@@ -1,0 +1,210 @@
+"""The "limit" baseline: pgcsms's SQL work called straight through asyncpg, no WebSocket.
+
+Each message is one call of ``ocpp.parse(charge_point_id, unique_id, action, payload)``,
+the function the proxy calls for every CALL it receives; the result is what the
+proxy would send back.  Two forms:
+
+* ``single``: one message a round trip, ``concurrency`` connections each looping
+  over a prepared ``SELECT * FROM ocpp.parse($1, $2, $3, $4::jsonb)``;
+* ``batched``: ``batch`` messages a round trip, through ``unnest`` and
+  ``LATERAL ocpp.parse(...)``, ``concurrency`` connections at once.
+
+A worker process like :mod:`bench.loadgen`: JSON commands on stdin, results on
+stdout.  ``{"cmd": "prepare"}`` BootNotifications every charger; ``{"cmd": "run",
+"form": "single"|"batched", "start_at": T, "warmup": 1, "duration": 10,
+"concurrency": 8, "batch": 200, "mix": "meter"}`` runs one form.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from collections import Counter
+from typing import Any
+
+import asyncpg
+
+from bench.common import (
+    MIXES,
+    Histogram,
+    MessageFactory,
+    install_fast_loop,
+    serve_json_commands,
+)
+
+__all__ = ["BATCH_SQL", "SINGLE_SQL", "Limit", "main"]
+
+SINGLE_SQL = "SELECT * FROM ocpp.parse($1::text, $2::text, $3::text, $4::jsonb)"
+BATCH_SQL = (
+    "SELECT p.* FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS m(cp, uid, act, pl),"
+    " LATERAL ocpp.parse(m.cp, m.uid, m.act, m.pl::jsonb) AS p"
+)
+
+
+def _split(frame: bytes) -> tuple[str, str]:
+    """``[2,"uid","Action",{payload}]`` text -> (action, payload text), for our own frames."""
+    text = frame.decode()
+    rest = text[4:]  # after '[2,"'
+    rest = rest[rest.index('"') + 3 :]  # after 'uid","'
+    action, _, payload = rest.partition('",')
+    return action, payload[:-1]
+
+
+class Limit:
+    """Chargers known to the database, and the loops that feed ``ocpp.parse``."""
+
+    def __init__(self, dsn: str, ids: list[str]) -> None:
+        self.dsn = dsn
+        self.ids = ids
+        self.factories = {cp: MessageFactory(time.time()) for cp in ids}
+        self.pool: asyncpg.Pool | None = None
+
+    async def _pool(self, size: int) -> asyncpg.Pool:
+        if self.pool is None or self.pool.get_max_size() < size:
+            if self.pool is not None:
+                await self.pool.close()
+            self.pool = await asyncpg.create_pool(
+                self.dsn, min_size=size, max_size=size, statement_cache_size=1024
+            )
+        assert self.pool is not None
+        return self.pool
+
+    def _message(self, cp: str, action: str) -> tuple[str, str, str, str]:
+        uid, frame = self.factories[cp].call(action)
+        action, payload = _split(frame)
+        return cp, f"L{uid}", action, payload
+
+    async def prepare(self) -> dict[str, Any]:
+        """BootNotification every charger (so later messages come from known chargers)."""
+        pool = await self._pool(4)
+        statuses: Counter[str] = Counter()
+        errors: Counter[str] = Counter()
+        rows = [self._message(cp, "BootNotification") for cp in self.ids]
+        cols = list(zip(*rows, strict=True))
+        async with pool.acquire() as conn:
+            for record in await conn.fetch(BATCH_SQL, *map(list, cols)):
+                if record["error_code"]:
+                    errors[str(record["error_code"])] += 1
+                else:
+                    statuses[str(record["result"])[:80]] += 1
+        return {
+            "booted": len(rows),
+            "errors": dict(errors),
+            "results": dict(statuses.most_common(3)),
+        }
+
+    async def run(self, form: str, start_at: float, warmup: float, duration: float,
+                  concurrency: int, batch: int, mix: str) -> dict[str, Any]:
+        """Run one form; count messages parsed between warm-up end and the deadline."""
+        pool = await self._pool(concurrency)
+        actions = MIXES[mix]
+        delay = start_at - time.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        measure_from = time.perf_counter() + warmup
+        end = measure_from + duration
+        cpu0 = time.process_time()
+        hist = Histogram()
+        counted = 0
+        errors: Counter[str] = Counter()
+        ids = self.ids
+        position = 0
+
+        def take(n: int) -> list[tuple[str, str, str, str]]:
+            nonlocal position
+            out = []
+            for _ in range(n):
+                cp = ids[position % len(ids)]
+                out.append(self._message(cp, actions[(position // len(ids)) % len(actions)]))
+                position += 1
+            return out
+
+        async def worker() -> None:
+            nonlocal counted
+            async with pool.acquire() as conn:
+                if form == "single":
+                    stmt = await conn.prepare(SINGLE_SQL)
+                    while True:
+                        t0 = time.perf_counter()
+                        if t0 >= end:
+                            return
+                        (msg,) = take(1)
+                        record = await stmt.fetchrow(*msg)
+                        t1 = time.perf_counter()
+                        if record is None or record["error_code"]:
+                            errors[str(record["error_code"] if record else "no row")] += 1
+                        elif t0 >= measure_from and t1 <= end:
+                            counted += 1
+                            hist.add(t1 - t0)
+                else:
+                    stmt = await conn.prepare(BATCH_SQL)
+                    while True:
+                        t0 = time.perf_counter()
+                        if t0 >= end:
+                            return
+                        msgs = take(batch)
+                        cols = [list(c) for c in zip(*msgs, strict=True)]
+                        records = await stmt.fetch(*cols)
+                        t1 = time.perf_counter()
+                        bad = [r["error_code"] for r in records if r["error_code"]]
+                        for code in bad:
+                            errors[str(code)] += 1
+                        if len(records) != len(msgs):
+                            errors["row count"] += 1
+                        if t0 >= measure_from and t1 <= end:
+                            counted += len(records) - len(bad)
+                            hist.add(t1 - t0)
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return {
+            "form": form,
+            "concurrency": concurrency,
+            "batch": batch if form == "batched" else 1,
+            "duration": duration,
+            "messages": counted,
+            "msgs_s": round(counted / duration, 1),
+            "errors": sum(errors.values()),
+            "error_codes": dict(errors.most_common(10)),
+            "round_trip": hist.summary_ms(),
+            "client_cpu_s": round(time.process_time() - cpu0, 3),
+        }
+
+    async def close(self) -> None:
+        if self.pool is not None:
+            await self.pool.close()
+
+
+async def _dispatch(limit: Limit, cmd: dict[str, Any]) -> dict[str, Any]:
+    if cmd.get("cmd") == "prepare":
+        return await limit.prepare()
+    if cmd.get("cmd") == "run":
+        return await limit.run(
+            str(cmd.get("form", "single")), float(cmd["start_at"]), float(cmd.get("warmup", 1)),
+            float(cmd["duration"]), int(cmd.get("concurrency", 8)), int(cmd.get("batch", 200)),
+            str(cmd.get("mix", "meter")),
+        )
+    raise ValueError(f"unknown command {cmd.get('cmd')!r}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line entry point (one limit process)."""
+    parser = argparse.ArgumentParser(description="pgcsms benchmark: SQL limit through asyncpg")
+    parser.add_argument("--dsn", required=True)
+    parser.add_argument("--prefix", default="bench-limit-")
+    parser.add_argument("--count", type=int, default=200, help="distinct charger ids")
+    args = parser.parse_args(argv)
+    install_fast_loop()
+    ids = [f"{args.prefix}{n:06d}" for n in range(args.count)]
+
+    async def run() -> None:
+        limit = Limit(args.dsn, ids)
+        await serve_json_commands(lambda cmd: _dispatch(limit, cmd), limit.close)
+
+    asyncio.run(run())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

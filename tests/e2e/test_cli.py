@@ -1,0 +1,78 @@
+"""The two commands a newcomer runs, as processes: ``pgcsms serve`` on the embedded default, ``pgcsms migrate``."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+import signal
+import sys
+import tempfile
+
+import pytest
+import websockets
+
+from proxy import cli, embedded
+
+
+@pytest.fixture
+def data_dir():
+    base = tempfile.mkdtemp(prefix="pgcsms-cli-")
+    os.chmod(base, 0o755)  # PostgreSQL may run as another account when we are root
+    try:
+        yield os.path.join(base, "pgdata")
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.mark.timeout(120)
+async def test_serve_on_the_embedded_default_and_stop_cleanly(data_dir):
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "proxy.cli", "serve", "--data-dir", data_dir, "--listen", "127.0.0.1:0",
+        stderr=asyncio.subprocess.PIPE)
+    assert process.stderr is not None
+    lines: list[str] = []
+    try:
+        async with asyncio.timeout(90):
+            while not any("serving ws://" in line for line in lines):
+                line = (await process.stderr.readline()).decode()
+                assert line, f"pgcsms serve exited: {lines}"
+                lines.append(line)
+        text = "".join(lines)
+        assert re.search(r"psql -h \S+ -U postgres pgcsms", text), text
+        port = int(re.search(r"serving ws://127\.0\.0\.1:(\d+)/ocpp/", text).group(1))
+        async with websockets.connect(f"ws://127.0.0.1:{port}/ocpp/CP-NEW", subprotocols=["ocpp1.6"]) as ws:
+            await ws.send('[2, "b", "BootNotification", {"chargePointVendor": "V", "chargePointModel": "M"}]')
+            reply = await asyncio.wait_for(ws.recv(), 10)
+        assert '"status":"Pending"' in reply.replace(" ", "")  # the default policy for unknown chargers
+    finally:
+        if process.returncode is None:
+            process.send_signal(signal.SIGTERM)
+        returncode = await asyncio.wait_for(process.wait(), 60)
+    assert returncode == 0
+    assert not embedded.EmbeddedPostgres(data_dir).running()
+
+
+def test_no_postgresql_binaries_is_one_clear_line(monkeypatch, capsys, data_dir):
+    monkeypatch.setattr(embedded, "find_pg_bin", lambda: None)
+    assert cli.main(["serve", "--data-dir", data_dir]) == 2
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1 and "apt-get install -y postgresql" in error
+
+
+def test_migrate_against_an_unreachable_database_fails_in_words(capsys):
+    assert cli.main(["migrate", "--dsn", "postgresql://nobody@/nowhere?host=/nonexistent"]) == 1
+    assert "database error" in capsys.readouterr().err
+
+
+def test_migrate_twice_on_a_real_database(dsn, capsys):
+    assert cli.main(["migrate", "--dsn", dsn]) == 0
+    assert cli.main(["migrate", "--dsn", dsn]) == 0
+
+
+def test_bad_listen_address_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["serve", "--listen", "nonsense"])
+    assert exit_info.value.code == 2
+    assert "HOST:PORT" in capsys.readouterr().err
