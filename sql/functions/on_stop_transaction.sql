@@ -3,7 +3,9 @@ RETURNS jsonb
 LANGUAGE plpgsql
 AS $$
 DECLARE
-    transaction_id bigint := (payload->>'transactionId')::bigint;
+    -- Past bigint it cannot be ours: an unknown transaction like any other, never an error.
+    transaction_id bigint := CASE WHEN (payload->>'transactionId') ~ '^-?\d{1,18}$'
+                                  THEN (payload->>'transactionId')::bigint END;
     charger_time timestamptz := ocpp._ts(payload->>'timestamp');
     tx pgcsms.transactions;
     connector integer := 0;

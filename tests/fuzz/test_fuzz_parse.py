@@ -114,7 +114,6 @@ def test_values_no_column_holds_are_refused_not_internal_errors(dsn: str) -> Non
         ("StartTransaction", {"connectorId": 2**31, "idTag": "TAG-1", "meterStart": 0, "timestamp": now}),
         ("StartTransaction", {"connectorId": 1, "idTag": "TAG-1", "meterStart": 10**30, "timestamp": now}),
         ("MeterValues", {"connectorId": 2**63, "meterValue": [{"timestamp": now, "sampledValue": [{"value": "1"}]}]}),
-        ("StopTransaction", {"transactionId": 2**63, "meterStop": 0, "timestamp": now}),
         ("StatusNotification", {"connectorId": -1, "errorCode": "NoError", "status": "Available"}),
         ("StatusNotification", {"connectorId": 1, "errorCode": "NoError", "status": "Available",
                                 "timestamp": "2024-05-01T12:00:00+20:00"}),
@@ -129,3 +128,17 @@ def test_values_no_column_holds_are_refused_not_internal_errors(dsn: str) -> Non
                 (f"range-{number}",)).fetchone()
             assert code == "PropertyConstraintViolation", (action, payload, detail)
             assert detail  # the internal cause, for the operator only
+
+
+def test_a_stop_for_a_transaction_id_past_bigint_is_an_unknown_transaction(dsn: str) -> None:
+    """A charger must never be made to retry a StopTransaction forever (issue 2)."""
+    with psycopg.connect(dsn, autocommit=True) as connection:
+        setup(connection)
+        check(connection, "CP-A", "huge-stop", "StopTransaction",
+              {"transactionId": 2**63, "meterStop": 0, "timestamp": "2024-05-01T12:00:00Z"})
+        code = connection.execute("SELECT error_code FROM ocpp.message_log WHERE unique_id = 'huge-stop' "
+                                  "AND direction = 'out'").fetchone()[0]
+        assert code is None
+        kind, transaction_id = connection.execute(
+            "SELECT kind, transaction_id FROM ocpp.anomalies WHERE unique_id = 'huge-stop'").fetchone()
+        assert (kind, transaction_id) == ("unknown_transaction_stop", None)
