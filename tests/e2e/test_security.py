@@ -230,3 +230,17 @@ async def test_an_authorization_key_we_could_not_store_is_refused_before_sending
     await db.execute("SELECT ocpp.add_charge_point('CP-SHORT')")
     with pytest.raises(Exception, match="at least 16 characters"):
         await db.execute("SELECT ocpp.change_configuration('CP-SHORT', 'AuthorizationKey', 'short')")
+
+
+async def test_a_handshake_that_never_comes_is_dropped(dsn):
+    server = CentralSystem(dsn, port=0, node_id="slow", limits=Limits(handshake_timeout=0.5))
+    await server.start()
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        try:
+            # Say nothing: the server must not hold the socket open for us.
+            assert await asyncio.wait_for(reader.read(), 5) == b""
+        finally:
+            writer.close()
+    finally:
+        await server.close()
