@@ -67,6 +67,13 @@ class ParseBatcher:
                 await self._run_one(*batch[0])
             else:
                 await self._run_many(batch)
+        except BaseException as error:
+            # Whatever went wrong, no charger may wait for an answer forever.
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(error if isinstance(error, Exception) else RuntimeError("cancelled"))
+            if not isinstance(error, Exception):
+                raise
         finally:
             self._active -= 1
             self._dispatch()
@@ -85,7 +92,7 @@ class ParseBatcher:
         columns: list[list[Any]] = [list(column) for column in zip(*(call for call, _ in batch), strict=True)]
         try:
             rows = await self.pool.fetch(_PARSE_MANY, *columns, self.node_id)
-        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as error:
+        except Exception as error:
             # Nothing of the batch committed. One message must not sink the
             # others: retry them one by one.
             logger.warning("batch of %d failed (%s); retrying one by one", len(batch), error)

@@ -32,3 +32,23 @@ async def test_arrays_of_different_lengths_are_refused(db):
 
 async def test_empty_batch_is_empty(db):
     assert await db.fetch(MANY, [], [], [], [], []) == []
+
+
+async def test_the_batcher_answers_every_caller_even_when_the_database_fails(dsn):
+    """A batch that fails is retried one by one; a caller whose call fails gets the error, never a hang."""
+    import asyncio
+
+    from proxy.batch import ParseBatcher
+
+    pool = await asyncpg.create_pool(dsn, min_size=1, max_size=2)
+    try:
+        await pool.execute("SELECT ocpp.add_charge_point('OK-1'), ocpp.add_charge_point('OK-2')")
+        batcher = ParseBatcher(pool, "n", max_active=1)
+        calls = [batcher.parse(cp, f"u-{cp}", "Heartbeat", payload, "1.6")
+                 for cp, payload in [("OK-1", "{}"), ("OK-2", "{}"), ("OK-1", "not json at all")]]
+        results = await asyncio.wait_for(asyncio.gather(*calls, return_exceptions=True), 10)
+    finally:
+        await pool.close()
+    assert results[0]["error_code"] is None and results[1]["error_code"] is None
+    assert isinstance(results[2], asyncpg.PostgresError)  # invalid JSON: refused by the cast, alone
+    assert batcher.batches >= 2
