@@ -38,6 +38,11 @@ BEGIN
                    stop_reason = coalesce(payload->>'reason', 'Local'),
                    stop_id_tag = payload->>'idTag'
              WHERE t.id = tx.id;
+            -- A TxProfile lives as long as its transaction (OCPP 1.6 §3.13.2);
+            -- one set without a transactionId belongs to the connector's transaction.
+            DELETE FROM pgcsms.charging_profiles AS p
+             WHERE p.charge_point_id = on_stop_transaction.charge_point_id AND p.purpose = 'TxProfile'
+               AND (p.transaction_id = tx.id OR (p.transaction_id IS NULL AND p.connector_id = tx.connector_id));
             PERFORM pg_notify('ocpp_event', jsonb_build_object(
                 'event', 'transaction_stopped', 'charge_point_id', charge_point_id, 'transaction_id', tx.id,
                 'connector_id', connector, 'energy_wh', (payload->>'meterStop')::bigint - tx.meter_start,
@@ -58,4 +63,4 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION ocpp.on_stop_transaction(text, text, jsonb) IS
-    'StopTransaction: closes the transaction with meterStop, time, reason and tag, and stores its transactionData. An unknown transactionId is accepted and recorded in ocpp.anomalies; a second stop changes nothing.';
+    'StopTransaction: closes the transaction with meterStop, time, reason and tag, stores its transactionData and drops its TxProfiles. An unknown transactionId is accepted and recorded in ocpp.anomalies; a second stop changes nothing.';

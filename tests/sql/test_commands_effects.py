@@ -581,3 +581,19 @@ async def test_effects_ignore_commands_sent_without_a_helper(db, charger):
     assert done.status == "accepted"
     assert await db.fetchval("SELECT count(*) FROM ocpp.reservations") == 0
     assert await db.fetchval("SELECT count(*) FROM ocpp.anomalies") == 0
+
+
+async def test_a_tx_profile_ends_with_its_transaction(db, charger, parse):
+    await db.execute("SELECT ocpp.add_id_tag('TAG-TX')")
+    started = await parse("CP-1", "StartTransaction", start(2, "TAG-TX"))
+    transaction_id = started.result["transactionId"]
+    tx_profile = {**profile(20, "TxProfile"), "transactionId": transaction_id}
+    await charger.run("SELECT ocpp.set_charging_profile('CP-1', 2, $1::jsonb)", json.dumps(tx_profile),
+                      response={"status": "Accepted"})
+    await charger.run("SELECT ocpp.set_charging_profile('CP-1', 1, $1::jsonb)", json.dumps(profile(21)),
+                      response={"status": "Accepted"})
+    stopped = await parse("CP-1", "StopTransaction", {"transactionId": transaction_id, "meterStop": 10,
+                                                      "timestamp": NOW})
+    assert stopped.error_code is None
+    left = [r["charging_profile_id"] for r in await db.fetch("SELECT charging_profile_id FROM ocpp.charging_profiles")]
+    assert left == [21]
