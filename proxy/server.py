@@ -18,6 +18,7 @@ import logging
 import os
 import time
 import urllib.parse
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from ssl import SSLContext
@@ -247,7 +248,10 @@ class CentralSystem:
         self.pool: asyncpg.Pool | None = None
         self.batcher: ParseBatcher | None = None
         self._server: Server | None = None
-        self._admitted: dict[int, tuple[str, str, int, int, bool]] = {}
+        # What the handshake decided, for the handler; weak, so a handshake that
+        # fails after admission leaves nothing behind.
+        self._admitted: weakref.WeakKeyDictionary[ServerConnection, tuple[str, str, int, int, bool]] = (
+            weakref.WeakKeyDictionary())
         self._background: list[asyncio.Task[None]] = []
         self._handshake_buckets: dict[str, TokenBucket] = {}
         self.stats = Stats()
@@ -374,7 +378,7 @@ class CentralSystem:
                 return _unauthorized()
             status = http.HTTPStatus(row["http_status"])
             return _plain(status, status.phrase)
-        self._admitted[id(connection)] = (identity, version, row["epoch"], row["ping_interval"], row["has_commands"])
+        self._admitted[connection] = (identity, version, row["epoch"], row["ping_interval"], row["has_commands"])
         return None
 
     def _handshake_allowed(self, remote: str | None) -> bool:
@@ -398,7 +402,7 @@ class CentralSystem:
     # -- a connection ---------------------------------------------------------
 
     async def _serve_connection(self, websocket: ServerConnection) -> None:
-        admitted = self._admitted.pop(id(websocket), None)
+        admitted = self._admitted.pop(websocket, None)
         if admitted is None:  # pragma: no cover - process_request always admits first
             await websocket.close(1011, "not admitted")
             return
