@@ -60,9 +60,6 @@ def _parser() -> argparse.ArgumentParser:
                                help="serve /health and /metrics over HTTP here (default: off)")
     serve_command.add_argument("--no-migrate", action="store_true",
                                help="do not migrate first (when serving as a role that may not)")
-    serve_command.add_argument("--call-timeout", type=float,
-                               help="seconds to wait for a charger's answer to a command "
-                                    "(default: the call_timeout setting, 30)")
     tls = serve_command.add_argument_group("TLS (OCPP security profiles 2 and 3)")
     tls.add_argument("--tls-cert", help="server certificate chain (PEM); serves wss:// instead of ws://")
     tls.add_argument("--tls-key", help="private key of --tls-cert (PEM)")
@@ -127,8 +124,7 @@ async def _serve(args: argparse.Namespace, dsn: str) -> None:
             raise SystemExit("pgcsms: --tls-cert and --tls-key go together")
         context = server_context(args.tls_cert, args.tls_key, args.tls_client_ca)
     central = CentralSystem(dsn, host=host, port=port, node_id=node_id, pool_size=args.pool_size,
-                            parse_concurrency=args.parse_concurrency, call_timeout=args.call_timeout,
-                            limits=limits, ssl=context)
+                            parse_concurrency=args.parse_concurrency, limits=limits, ssl=context)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -146,6 +142,8 @@ async def _serve(args: argparse.Namespace, dsn: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # websockets' debug log shows headers and frames: Authorization, AuthorizationKey.
+    logging.getLogger("websockets").setLevel(max(logging.getLevelName(args.log_level), logging.INFO))
     try:
         with _database(args) as dsn:
             if not getattr(args, "no_migrate", False):

@@ -12,6 +12,7 @@ when the machine has one, else ``nobody``) and its commands run as that user.
 from __future__ import annotations
 
 import glob
+import hashlib
 import os
 import pwd
 import shutil
@@ -93,7 +94,9 @@ class EmbeddedPostgres:
         preferred = self.data_dir.parent / "run"
         if len(str(preferred / ".s.PGSQL.5432")) < 100:
             return preferred
-        return Path(tempfile.gettempdir()) / f"pgcsms-{os.getuid()}-{abs(hash(str(self.data_dir))) % 10**8}"
+        # The same directory in every process (str hashes are salted per process).
+        digest = hashlib.sha256(str(self.data_dir).encode()).hexdigest()[:12]
+        return Path(tempfile.gettempdir()) / f"pgcsms-{os.getuid()}-{digest}"
 
     @property
     def dsn(self) -> str:
@@ -116,6 +119,9 @@ class EmbeddedPostgres:
 
     def _prepare_directory(self, path: Path) -> None:
         path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # In a shared /tmp someone may have planted a link: never chown through one.
+        if path.is_symlink() or not path.is_dir():
+            raise EmbeddedPostgresError(f"{path} is not a directory of ours (a symbolic link?)")
         if self._account is not None:
             os.chown(path, self._account.pw_uid, self._account.pw_gid)
         os.chmod(path, 0o700)

@@ -151,6 +151,11 @@ def identity_from_path(path: str) -> str | None:
     return identity
 
 
+def _is_websocket_upgrade(headers: Headers) -> bool:
+    return ("websocket" in headers.get("Upgrade", "").lower() and "Sec-WebSocket-Key" in headers
+            and headers.get("Sec-WebSocket-Version", "").strip() == "13")
+
+
 def _offered_subprotocols(headers: Headers) -> list[str]:
     return [p.strip() for value in headers.get_all("Sec-WebSocket-Protocol")
             for p in value.split(",") if p.strip()]
@@ -199,6 +204,16 @@ def basic_auth_password(headers: Headers, identity: str) -> str | None:
     except UnicodeDecodeError:
         return secret.hex()
     return text if text.isprintable() else secret.hex()
+
+
+async def _quiet_parameters(connection: asyncpg.Connection) -> None:
+    """Keep bind parameters (charger passwords) out of slow-statement log lines too.
+
+    Only a superuser may change this setting; other roles keep the server's
+    (the README tells operators to set it for the proxy's login role).
+    """
+    with contextlib.suppress(asyncpg.InsufficientPrivilegeError):
+        await connection.execute("SET log_parameter_max_length = 0")
 
 
 async def _no_reset(connection: asyncpg.Connection) -> None:
@@ -260,20 +275,32 @@ class CentralSystem:
     # -- life cycle -----------------------------------------------------------
 
     async def start(self) -> None:
+        try:
+            await self._start()
+        except BaseException:
+            await self.close()
+            raise
+
+    async def _start(self) -> None:
         self.pool = await asyncpg.create_pool(
             self.dsn, min_size=min(2, self.pool_size), max_size=self.pool_size, reset=_no_reset,
-            server_settings={"application_name": f"pgcsms {self.node_id}", "timezone": "UTC"},
+            init=_quiet_parameters,
+            server_settings={
+                "application_name": f"pgcsms {self.node_id}", "timezone": "UTC",
+                # A lock held by some operator's open transaction fails one message, not the fleet.
+                "lock_timeout": "5s",
+                # Bind parameters carry charger passwords: never into the server log on an error.
+                "log_parameter_max_length_on_error": "0",
+            },
         )
         await self.pool.execute("SELECT ocpp.node_started($1)", self.node_id)
-        if self._call_timeout_from_database:
-            configured = await self.pool.fetchval("SELECT ocpp.setting('call_timeout')")
-            if configured:
-                self.call_timeout = float(configured)
+        await self._read_call_timeout()
         self.batcher = ParseBatcher(self.pool, self.node_id, max_active=self.parse_concurrency)
         self._background = [asyncio.create_task(self._listen()), asyncio.create_task(self._sweep())]
         self._server = await serve(
             self._serve_connection, self.host, self.port,
             process_request=self._process_request,
+            process_response=self._process_response,
             select_subprotocol=self._select_subprotocol,
             subprotocols=list(SUBPROTOCOLS),
             compression=None,
@@ -347,6 +374,9 @@ class CentralSystem:
                 return _plain(http.HTTPStatus.NOT_FOUND, f"OCPP endpoint is {PATH_PREFIX}{{chargePointId}}")
             return _plain(http.HTTPStatus.BAD_REQUEST,
                           "invalid charge point identity: 1 to 48 characters, no control characters")
+        if not _is_websocket_upgrade(request.headers):
+            # websockets refuses it (426 or 400); the database must not hear of it.
+            return None
         offered = _offered_subprotocols(request.headers)
         served = [Subprotocol(p) for p in offered if p in SUBPROTOCOLS]
         if offered and not served:
@@ -380,6 +410,20 @@ class CentralSystem:
             return _plain(status, status.phrase)
         self._admitted[connection] = (identity, version, row["epoch"], row["ping_interval"], row["has_commands"])
         return None
+
+    async def _process_response(self, connection: ServerConnection, request: Request,
+                                response: Response) -> None:
+        """A handshake admitted by ocpp.connect that still fails: record that the charger is not here."""
+        if response.status_code == http.HTTPStatus.SWITCHING_PROTOCOLS:
+            return
+        admitted = self._admitted.pop(connection, None)
+        if admitted is not None:
+            identity, _, epoch, _, _ = admitted
+            assert self.pool is not None
+            try:
+                await self.pool.execute(_DISCONNECT, identity, epoch)
+            except _DATABASE_ERRORS:
+                logger.exception("could not undo the admission of %s", identity)
 
     def _handshake_allowed(self, remote: str | None) -> bool:
         key = remote or ""
@@ -570,11 +614,11 @@ class CentralSystem:
             session.pump_again = True
             return
         if session.in_flight is None:
+            session.pumping = True
             session.tasks.append(asyncio.create_task(self._pump(session)))
             session.tasks[:] = [task for task in session.tasks if not task.done()]
 
     async def _pump(self, session: Session) -> None:
-        session.pumping = True
         try:
             while session.in_flight is None and self.sessions.get(session.charge_point_id) is session:
                 session.pump_again = False
@@ -650,7 +694,8 @@ class CentralSystem:
             if event.get("event") != "connected" or event.get("node_id") == self.node_id:
                 return
             session = self.sessions.get(event.get("charge_point_id", ""))
-            if session is not None:
+            # Only a newer connection elsewhere replaces ours; a late event of an older one does not.
+            if session is not None and int(event.get("epoch") or 0) > session.epoch:
                 # Another node holds this charger now; its epoch already fences us.
                 logger.info("%s reconnected to node %s: closing our socket", session.charge_point_id,
                             event.get("node_id"))
@@ -688,12 +733,21 @@ class CentralSystem:
                 if not connection.is_closed():
                     await connection.close()
 
+    async def _read_call_timeout(self) -> None:
+        """The database's call_timeout, which its own sweep of stale commands also uses."""
+        if self._call_timeout_from_database:
+            assert self.pool is not None
+            configured = await self.pool.fetchval("SELECT ocpp.setting('call_timeout')")
+            if configured:
+                self.call_timeout = float(configured)
+
     async def _sweep(self) -> None:
         """NOTIFY is only a nudge: look for commands a lost notification left behind."""
         while True:
             await asyncio.sleep(self.sweep_interval)
             assert self.pool is not None
             try:
+                await self._read_call_timeout()
                 rows = await self.pool.fetch(_COMMAND_BACKLOG, self.node_id)
             except _DATABASE_ERRORS:
                 logger.exception("command sweep failed")

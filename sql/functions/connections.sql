@@ -40,7 +40,7 @@ BEGIN
     has_commands := EXISTS (SELECT FROM pgcsms.commands AS c
                              WHERE c.charge_point_id = connect.charge_point_id AND c.status = 'queued');
     PERFORM pg_notify('ocpp_event', jsonb_build_object(
-        'event', 'connected', 'charge_point_id', charge_point_id, 'node_id', node_id)::text);
+        'event', 'connected', 'charge_point_id', charge_point_id, 'node_id', node_id, 'epoch', epoch)::text);
 END
 $$;
 COMMENT ON FUNCTION ocpp.connect(text, text, text, text, text, text, text) IS

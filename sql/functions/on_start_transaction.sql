@@ -11,6 +11,9 @@ DECLARE
     info jsonb;
     new_id bigint;
 BEGIN
+    -- One StartTransaction of a charger at a time: a resend on a new socket
+    -- while the first is still being handled must find it, not open a twin.
+    PERFORM FROM pgcsms.charge_points AS cp WHERE cp.id = on_start_transaction.charge_point_id FOR NO KEY UPDATE;
     -- A resend (same uniqueId, or the same connector, time and tag after the
     -- charger lost our answer) gets the transaction it already has. A uniqueId
     -- alone proves little: much firmware numbers from 1 again after a reboot.

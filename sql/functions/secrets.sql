@@ -10,7 +10,9 @@ AS $$
         WHEN payload IS NULL THEN NULL
         WHEN message = 'ChangeConfiguration' AND upper(payload->>'key') = 'AUTHORIZATIONKEY' AND payload ? 'value'
             THEN jsonb_set(payload, '{value}', '"********"')
-        WHEN message = 'GetConfigurationResponse' AND jsonb_typeof(payload->'configurationKey') = 'array'
+        -- NULL: an answer we cannot tie to its command (late, unknown): redact as if it were one.
+        WHEN (message = 'GetConfigurationResponse' OR message IS NULL)
+             AND jsonb_typeof(payload->'configurationKey') = 'array'
              AND EXISTS (SELECT FROM jsonb_array_elements(payload->'configurationKey') AS e
                           WHERE upper(e->>'key') = 'AUTHORIZATIONKEY' AND e ? 'value')
             THEN jsonb_set(payload, '{configurationKey}', (

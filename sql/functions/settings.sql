@@ -24,6 +24,9 @@ BEGIN
                 RAISE EXCEPTION '% must be a whole number of seconds, not %', key, quote_literal(value)
                     USING ERRCODE = 'invalid_parameter_value';
             END IF;
+            IF key = 'call_timeout' AND value::integer < 1 THEN
+                RAISE EXCEPTION 'call_timeout is at least 1 second' USING ERRCODE = 'invalid_parameter_value';
+            END IF;
         ELSE
             IF NOT EXISTS (SELECT FROM pgcsms.settings AS s WHERE s.key = set_setting.key) THEN
                 RAISE EXCEPTION 'unknown setting %', quote_literal(key)

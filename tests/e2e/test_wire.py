@@ -122,3 +122,16 @@ async def test_oversized_frame_closes_with_1009(db, raw, central):
         await ws.send('[2, "big", "DataTransfer", {"vendorId": "V", "data": "' + padding + '"}]')
         await asyncio.wait_for(ws.wait_closed(), 5)
         assert ws.close_code == 1009
+
+
+async def test_a_plain_http_request_never_reaches_the_database(db, central):
+    """websockets refuses what is not a WebSocket upgrade; no connection may be recorded for it."""
+    await db.execute("SELECT ocpp.add_charge_point('CP-GET')")
+    reader, writer = await asyncio.open_connection("127.0.0.1", central.port)
+    writer.write(b"GET /ocpp/CP-GET HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    await writer.drain()
+    status_line = await asyncio.wait_for(reader.readline(), 5)
+    writer.close()
+    assert status_line.split()[1] in (b"426", b"400")
+    row = await db.fetchrow("SELECT connected, connection_epoch FROM pgcsms.charge_points WHERE id = 'CP-GET'")
+    assert (row["connected"], row["connection_epoch"]) == (False, 0)

@@ -562,3 +562,17 @@ async def test_call_in_a_transaction_block_is_refused(fresh_db, live):
         async with fresh_db.transaction():
             await call(fresh_db, "ClearCache")
     assert await fresh_db.fetchval("SELECT count(*) FROM ocpp.commands") == 0
+
+
+async def test_an_unmatched_answer_is_journaled_without_an_authorization_key(db, cp):
+    secret = "TopSecretKey0123456789"
+    answer = {"configurationKey": [{"key": "AuthorizationKey", "readonly": False, "value": secret}]}
+    assert await db.fetchval("SELECT ocpp.complete_command($1, 'nobody-asked', $2::jsonb)", cp,
+                             json.dumps(answer)) is False
+    journal = await db.fetchval("SELECT payload::text FROM ocpp.message_log WHERE unique_id = 'nobody-asked'")
+    assert secret not in journal and "********" in journal
+
+
+async def test_call_timeout_is_at_least_a_second(db):
+    with pytest.raises(asyncpg.InvalidParameterValueError):
+        await db.execute("SELECT ocpp.set_setting('call_timeout', '0')")

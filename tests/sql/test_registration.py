@@ -161,7 +161,7 @@ async def test_connect_and_disconnect_notify(fresh_db):
     await db.execute("SELECT ocpp.add_charge_point('CP-1')")
     epoch = await db.fetchval("SELECT epoch FROM ocpp.connect('CP-1', 'node-a')")
     assert await asyncio.wait_for(events.get(), 5) == {
-        "event": "connected", "charge_point_id": "CP-1", "node_id": "node-a"}
+        "event": "connected", "charge_point_id": "CP-1", "node_id": "node-a", "epoch": epoch}
     await db.fetchval("SELECT ocpp.disconnect('CP-1', $1)", epoch)
     assert await asyncio.wait_for(events.get(), 5) == {"event": "disconnected", "charge_point_id": "CP-1"}
 
