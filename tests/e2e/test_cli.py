@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 
@@ -76,3 +77,23 @@ def test_bad_listen_address_is_a_usage_error(capsys):
         cli.main(["serve", "--listen", "nonsense"])
     assert exit_info.value.code == 2
     assert "HOST:PORT" in capsys.readouterr().err
+
+
+def test_a_deep_data_directory_gets_the_same_socket_directory_in_every_process(tmp_path):
+    deep = tmp_path / ("d" * 90) / "pgdata"
+    here = embedded.EmbeddedPostgres(deep).socket_dir
+
+    script = f"from proxy.embedded import EmbeddedPostgres; print(EmbeddedPostgres({str(deep)!r}).socket_dir)"
+    there = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout.strip()
+    assert str(here) == there
+    assert len(str(here / ".s.PGSQL.5432")) < 107
+
+
+def test_a_planted_link_is_never_followed(tmp_path):
+    target = tmp_path / "elsewhere"
+    target.mkdir()
+    link = tmp_path / "run"
+    link.symlink_to(target)
+    cluster = embedded.EmbeddedPostgres(tmp_path / "pgdata")
+    with pytest.raises(embedded.EmbeddedPostgresError, match="symbolic link"):
+        cluster._prepare_directory(link)
