@@ -98,7 +98,10 @@ def _migrate_locked(connection: psycopg.Connection, root: Path, function_files: 
         pending = backend.to_apply(migrations)
         for migration in pending:
             logger.info("applying migration %s", migration.id)
-            backend.apply_one(migration)
+            try:
+                backend.apply_one(migration)
+            except psycopg.Error as exc:
+                raise MigrationError(f"migration {migration.id}: {exc.diag.message_primary or exc}") from exc
         # Bodies reference each other; check them when called, not in file order.
         connection.execute("SET LOCAL check_function_bodies = off")
         for path in function_files:

@@ -79,7 +79,7 @@ def test_a_broken_migration_changes_nothing(dsn, sql_copy):
     before = fingerprint(dsn)
     (sql_copy / "migrations" / "9998_good.sql").write_text("CREATE TABLE pgcsms.good (id int);\n")
     (sql_copy / "migrations" / "9999_bad.sql").write_text("ALTER TABLE pgcsms.nowhere ADD COLUMN x int;\n")
-    with pytest.raises(psycopg.Error):
+    with pytest.raises(MigrationError, match="migration 9999_bad"):
         migrate(dsn)
     assert fingerprint(dsn) == before
     assert not exists(dsn, "pgcsms.good")
