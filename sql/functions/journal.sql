@@ -20,7 +20,7 @@ AS $$
          error_description, node_id)
     VALUES
         (charge_point_id, 'in', message_type, unique_id, action, payload,
-         CASE WHEN payload IS NULL THEN raw END, NULL, NULL, node_id),
+         CASE WHEN payload IS NULL THEN ocpp._redact_raw(raw) END, NULL, NULL, node_id),
         (charge_point_id, 'out', 4, unique_id, action, NULL, NULL, error_code, error_description, node_id)
 $$;
 COMMENT ON FUNCTION ocpp.log_rejected(text, text, text, jsonb, text, text, text, text, smallint) IS
@@ -46,7 +46,7 @@ AS $$
     INSERT INTO pgcsms.message_log
         (charge_point_id, direction, message_type, unique_id, action, payload, raw, error_code,
          error_description, node_id)
-    VALUES (charge_point_id, direction, message_type, unique_id, action, payload, raw, error_code,
+    VALUES (charge_point_id, direction, message_type, unique_id, action, payload, ocpp._redact_raw(raw), error_code,
             error_description, node_id)
 $$;
 COMMENT ON FUNCTION ocpp.log_frame(text, text, smallint, text, text, jsonb, text, text, text, text) IS

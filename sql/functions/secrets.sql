@@ -25,3 +25,17 @@ $$;
 COMMENT ON FUNCTION ocpp._redact_secrets(text, jsonb) IS
     'A command payload (message = the action) or answer (message = action || ''Response'') with any AuthorizationKey value replaced by ********.';
 REVOKE ALL ON FUNCTION ocpp._redact_secrets(text, jsonb) FROM PUBLIC;
+
+-- A frame we could not parse is kept as text; a garbled GetConfiguration
+-- answer or a ChangeConfiguration may still carry an AuthorizationKey in it.
+CREATE OR REPLACE FUNCTION ocpp._redact_raw(raw text)
+RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+    SELECT CASE WHEN raw ILIKE '%authorizationkey%'
+                THEN regexp_replace(raw, '("key"\s*:\s*"AuthorizationKey"[^}]*?"value"\s*:\s*")[^"]*', '\1********', 'gi')
+                ELSE raw END
+$$;
+COMMENT ON FUNCTION ocpp._redact_raw(text) IS
+    'An unparsed frame as journaled: the value of an AuthorizationKey entry in it replaced by ********.';
+REVOKE ALL ON FUNCTION ocpp._redact_raw(text) FROM PUBLIC;

@@ -576,3 +576,11 @@ async def test_an_unmatched_answer_is_journaled_without_an_authorization_key(db,
 async def test_call_timeout_is_at_least_a_second(db):
     with pytest.raises(asyncpg.InvalidParameterValueError):
         await db.execute("SELECT ocpp.set_setting('call_timeout', '0')")
+
+
+async def test_an_unparseable_frame_is_journaled_without_an_authorization_key(db, cp):
+    garbled = ('[3, "x", {"configurationKey": [{"key": "AuthorizationKey", "readonly": false, '
+               '"value": "Sekrit0123456789"}')
+    await db.execute("SELECT ocpp.log_frame($1, 'in', NULL, 'x', NULL, NULL, $2)", cp, garbled)
+    raw = await db.fetchval("SELECT raw FROM ocpp.message_log WHERE unique_id = 'x'")
+    assert "Sekrit0123456789" not in raw and '"value": "********"' in raw
