@@ -72,13 +72,17 @@ class Events:
     def on_notify(self, connection: object, pid: int, channel: str, payload: str) -> None:
         self.queue.put_nowait(json.loads(payload))
 
-    async def command(self, command_id: int, timeout: float = 10) -> dict[str, Any]:
-        """The command_completed event of this command."""
+    async def wait(self, timeout: float = 10, **fields: Any) -> dict[str, Any]:
+        """The next event whose fields include these (e.g. ``event="disconnected"``)."""
         async with asyncio.timeout(timeout):
             while True:
                 event = await self.queue.get()
-                if event.get("event") == "command_completed" and event.get("command_id") == command_id:
+                if all(event.get(key) == value for key, value in fields.items()):
                     return event
+
+    async def command(self, command_id: int, timeout: float = 10) -> dict[str, Any]:
+        """The command_completed event of this command."""
+        return await self.wait(timeout, event="command_completed", command_id=command_id)
 
 
 @pytest.fixture

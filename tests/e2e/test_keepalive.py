@@ -3,20 +3,15 @@
 import asyncio
 
 
-async def wait_gone(central, identity: str, timeout: float) -> None:
-    async with asyncio.timeout(timeout):
-        while identity in central.sessions:
-            await asyncio.sleep(0.05)
-
-
-async def test_charger_that_stops_answering_pings_is_closed(db, raw, central):
+async def test_charger_that_stops_answering_pings_is_closed(db, raw, central, events):
     await db.execute("SELECT ocpp.add_charge_point('CP-Z', ping_interval => 1)")
     async with raw("CP-Z", close_timeout=1) as ws:
         await ws.send('[2, "h", "Heartbeat", {}]')
         await asyncio.wait_for(ws.recv(), 5)
         assert central.sessions["CP-Z"].ping_interval == 1
         ws.transport.pause_reading()  # a half-dead link: nothing it receives is answered
-        await wait_gone(central, "CP-Z", 10)
+        await events.wait(event="disconnected", charge_point_id="CP-Z")
+        assert "CP-Z" not in central.sessions
     assert not await db.fetchval("SELECT connected FROM ocpp.charge_points WHERE id = 'CP-Z'")
 
 

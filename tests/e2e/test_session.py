@@ -63,15 +63,12 @@ async def test_full_session_is_recorded(db, charger):
     assert connector["status"] == "Preparing"
 
 
-async def test_connection_state_follows_the_socket(db, charger, central):
+async def test_connection_state_follows_the_socket(db, charger, central, events):
     await db.execute("SELECT ocpp.add_charge_point('CP-2')")
     async with charger("CP-2") as cp:
         await cp.call(call.Heartbeat())
         row = await db.fetchrow("SELECT connected, node_id FROM ocpp.charge_points WHERE id = 'CP-2'")
         assert row["connected"] and row["node_id"] == "test-node"
-    # The server records the disconnection after the close handshake; wait for it, bounded.
-    for _ in range(200):
-        if not await db.fetchval("SELECT connected FROM ocpp.charge_points WHERE id = 'CP-2'"):
-            break
-        await __import__("asyncio").sleep(0.01)
+    # The server records the disconnection after the close handshake: await its event.
+    await events.wait(event="disconnected", charge_point_id="CP-2")
     assert not await db.fetchval("SELECT connected FROM ocpp.charge_points WHERE id = 'CP-2'")
