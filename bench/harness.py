@@ -68,11 +68,11 @@ def _tail(path: Path, lines: int = 15) -> str:
 
 
 def pgcsms_command() -> list[str]:
-    """How to run the pgcsms CLI: the installed script, else ``python -m proxy.cli``."""
+    """How to run the pgcsms CLI: the installed script, else ``python -m pgcsms.proxy.cli``."""
     script = shutil.which("pgcsms")
     if script:
         return [script]
-    return [sys.executable, "-m", "proxy.cli"]
+    return [sys.executable, "-m", "pgcsms.proxy.cli"]
 
 
 def _child_env() -> dict[str, str]:
@@ -149,9 +149,9 @@ class Database:
     async def start(cls, dsn: str | None, workdir: Path) -> Database:
         if dsn is None:
             try:
-                from proxy.embedded import EmbeddedPostgres
+                from pgcsms.proxy.embedded import EmbeddedPostgres
             except ImportError as exc:
-                raise TargetUnavailable(f"proxy.embedded not importable: {exc}") from exc
+                raise TargetUnavailable(f"pgcsms.proxy.embedded not importable: {exc}") from exc
             pg = EmbeddedPostgres(workdir / "pg" / "pgdata")
             dsn = await asyncio.to_thread(pg.start)
             db = cls(dsn=dsn, embedded=pg)
@@ -379,7 +379,7 @@ class Run:
         if self.db is not None:
             return self.db.version
         try:
-            from proxy.embedded import find_pg_bin
+            from pgcsms.proxy.embedded import find_pg_bin
         except ImportError:
             return None
         bin_dir = find_pg_bin()

@@ -1,1 +1,1 @@
-"""Hardware beside the central system: RFID readers on serial ports (``pgcsms rfid``, :mod:`hardware.rfid`)."""
+"""Hardware beside the central system: RFID readers on serial ports (``pgcsms rfid``, :mod:`pgcsms.hardware.rfid`)."""

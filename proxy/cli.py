@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib.metadata
 import logging
 import os
 import signal
@@ -29,9 +30,17 @@ def _listen_address(value: str) -> tuple[str, int]:
     return host.strip("[]") or "127.0.0.1", int(port)
 
 
+def _version() -> str:
+    try:
+        return importlib.metadata.version("pgcsms")
+    except importlib.metadata.PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown (not installed)"
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pgcsms", description="OCPP central system whose business rules live in PostgreSQL.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     parser.add_argument("--log-level", default=os.environ.get("PGCSMS_LOG_LEVEL", "INFO"),
                         choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -151,14 +160,15 @@ def main(argv: list[str] | None = None) -> int:
                 logger.info("schema ready: %d new migrations, %d function files applied",
                             len(report.applied_migrations), report.function_files)
             if args.command == "serve":
+                # Chosen outside the except clause: a failure while serving must not
+                # carry "No module named uvloop" as its context.
                 try:
                     import uvloop  # type: ignore[import-not-found]
                 except ImportError:
-                    asyncio.run(_serve(args, dsn))
-                else:
-                    uvloop.run(_serve(args, dsn))
+                    uvloop = None
+                (asyncio.run if uvloop is None else uvloop.run)(_serve(args, dsn))
             elif args.command == "rfid":
-                from hardware.rfid import serve as serve_rfid  # pyserial only for this command
+                from pgcsms.hardware.rfid import serve as serve_rfid  # pyserial only for this command
 
                 asyncio.run(serve_rfid(args.port, dsn, reader_id=args.reader_id, protocol=args.protocol,
                                        baudrate=args.baud, debounce=args.debounce))

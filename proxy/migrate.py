@@ -10,7 +10,6 @@ one transaction, under an advisory lock that serialises concurrent runs (two
 
 from __future__ import annotations
 
-import importlib.resources
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,14 +38,17 @@ class MigrationReport:
 
 
 def sql_dir() -> Path:
-    """The ``sql/`` directory: packaged as ``proxy.sql``, or beside ``proxy/`` in a checkout."""
-    try:
-        packaged = Path(str(importlib.resources.files("proxy.sql")))
-        if (packaged / "migrations").is_dir():
-            return packaged
-    except ModuleNotFoundError:
-        pass
-    return Path(__file__).resolve().parent.parent / "sql"
+    """The ``sql/`` directory, which is always beside ``proxy/``.
+
+    In a checkout (and an editable install) that is the repository's ``sql/``;
+    installed from a wheel, ``pgcsms/sql`` beside ``pgcsms/proxy`` in
+    site-packages. Raises :class:`MigrationError` when it holds no migrations,
+    so a broken install never "succeeds" by applying nothing.
+    """
+    root = Path(__file__).resolve().parent.parent / "sql"
+    if not (root / "migrations").is_dir() or not any((root / "migrations").glob("*.sql")):
+        raise MigrationError(f"no SQL migrations in {root}: the pgcsms installation is incomplete")
+    return root
 
 
 class _Backend(PostgresqlPsycopgBackend):
@@ -74,7 +76,8 @@ class _Backend(PostgresqlPsycopgBackend):
 def migrate(dsn: str) -> MigrationReport:
     """Apply pending migrations and every function file, atomically."""
     root = sql_dir()
-    function_files = sorted((root / "functions").glob("*.sql"))
+    # sql/functions/*.sql are shared by every OCPP version; sql/functions/v201/ etc. hold one version's handlers.
+    function_files = sorted((root / "functions").rglob("*.sql"), key=lambda path: path.relative_to(root).parts)
     with psycopg.connect(dsn, autocommit=True) as connection:
         # yoyo keeps its bookkeeping in the current schema; pin it, since
         # "$user" could resolve to one of ours for a role named like it.

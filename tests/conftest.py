@@ -18,10 +18,9 @@ from dataclasses import dataclass
 import asyncpg
 import psycopg
 import pytest
+from pgcsms.proxy.embedded import SUPERUSER, EmbeddedPostgres
+from pgcsms.proxy.migrate import migrate
 from pytest_postgresql import factories
-
-from proxy.embedded import SUPERUSER, EmbeddedPostgres
-from proxy.migrate import migrate
 
 
 @dataclass

@@ -12,8 +12,7 @@ import asyncpg
 import pytest
 import websockets
 from ocpp.v16 import ChargePoint
-
-from proxy.server import CentralSystem
+from pgcsms.proxy.server import CentralSystem
 
 
 @pytest.fixture

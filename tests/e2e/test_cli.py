@@ -13,8 +13,7 @@ import tempfile
 
 import pytest
 import websockets
-
-from proxy import cli, embedded
+from pgcsms.proxy import cli, embedded
 
 
 @pytest.fixture
@@ -30,7 +29,7 @@ def data_dir():
 @pytest.mark.timeout(120)
 async def test_serve_on_the_embedded_default_and_stop_cleanly(data_dir):
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "proxy.cli", "serve", "--data-dir", data_dir, "--listen", "127.0.0.1:0",
+        sys.executable, "-m", "pgcsms.proxy.cli", "serve", "--data-dir", data_dir, "--listen", "127.0.0.1:0",
         stderr=asyncio.subprocess.PIPE)
     assert process.stderr is not None
     lines: list[str] = []
@@ -83,7 +82,7 @@ def test_a_deep_data_directory_gets_the_same_socket_directory_in_every_process(t
     deep = tmp_path / ("d" * 90) / "pgdata"
     here = embedded.EmbeddedPostgres(deep).socket_dir
 
-    script = f"from proxy.embedded import EmbeddedPostgres; print(EmbeddedPostgres({str(deep)!r}).socket_dir)"
+    script = f"from pgcsms.proxy.embedded import EmbeddedPostgres; print(EmbeddedPostgres({str(deep)!r}).socket_dir)"
     there = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout.strip()
     assert str(here) == there
     assert len(str(here / ".s.PGSQL.5432")) < 107

@@ -12,9 +12,8 @@ import asyncpg
 import pytest
 import websockets
 from ocpp.v16 import call
+from pgcsms.proxy.server import CentralSystem
 from simulated_charger import SimulatedCharger
-
-from proxy.server import CentralSystem
 
 
 @pytest.fixture

@@ -43,8 +43,7 @@ async def test_every_answer_is_visible_when_it_arrives(db, dsn, raw):
 async def test_concurrent_chargers_are_batched_and_all_answered(dsn, db):
     """With one connection for parsing, concurrent CALLs share a commit; each still gets its own answer."""
     import websockets
-
-    from proxy.server import CentralSystem
+    from pgcsms.proxy.server import CentralSystem
 
     await db.execute("SELECT ocpp.add_charge_point('B' || n) FROM generate_series(1, 30) AS n")
     server = CentralSystem(dsn, port=0, node_id="batching", pool_size=3)

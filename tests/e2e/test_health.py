@@ -3,8 +3,7 @@
 import asyncio
 
 import aiohttp
-
-from proxy.health import start_health_server
+from pgcsms.proxy.health import start_health_server
 
 
 async def test_health_and_metrics(db, central, raw):

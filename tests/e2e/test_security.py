@@ -13,10 +13,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from pgcsms.proxy.server import CentralSystem, Limits
+from pgcsms.proxy.tls import server_context
 from websockets.exceptions import InvalidStatus
-
-from proxy.server import CentralSystem, Limits
-from proxy.tls import server_context
 
 PASSWORD = "correct-horse-battery-staple"
 

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-
-from proxy.server import identity_from_path
+from pgcsms.proxy.server import identity_from_path
 
 
 @pytest.mark.parametrize(("path", "identity"), [

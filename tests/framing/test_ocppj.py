@@ -8,9 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from ocpp import messages
-
-from proxy import ocppj
-from proxy.ocppj import Call, CallError, CallResult, FrameError, parse_frame
+from pgcsms.proxy import ocppj
+from pgcsms.proxy.ocppj import Call, CallError, CallResult, FrameError, parse_frame
 
 
 def refused(text: str) -> FrameError:

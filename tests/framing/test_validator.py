@@ -5,9 +5,8 @@ from __future__ import annotations
 import contextlib
 
 import pytest
-
-from proxy import ocppj
-from proxy.ocppj import PayloadError, Validator
+from pgcsms.proxy import ocppj
+from pgcsms.proxy.ocppj import PayloadError, Validator
 
 NOW = "2024-05-01T12:00:00Z"
 

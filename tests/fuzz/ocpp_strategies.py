@@ -22,8 +22,7 @@ from typing import Any
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-
-from proxy import ocppj
+from pgcsms.proxy import ocppj
 
 __all__ = [
     "FRAMING_EXAMPLES", "PARSE_EXAMPLES", "SQL_STRINGS", "STORABLE", "calls", "fuzz_settings", "json_values",

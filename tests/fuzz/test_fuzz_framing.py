@@ -23,8 +23,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from ocpp_strategies import FRAMING_EXAMPLES, SQL_STRINGS, STORABLE, calls, fuzz_settings, json_values
-
-from proxy import ocppj
+from pgcsms.proxy import ocppj
 
 KNOWN_CODES = {
     "NotImplemented", "NotSupported", "InternalError", "ProtocolError", "SecurityError", "FormatViolation",

@@ -17,8 +17,7 @@ import psycopg
 from hypothesis import given
 from hypothesis import strategies as st
 from ocpp_strategies import PARSE_EXAMPLES, SQL_STRINGS, STORABLE, calls, fuzz_settings
-
-from proxy import ocppj
+from pgcsms.proxy import ocppj
 
 KNOWN_CODES_1_6 = {
     "NotImplemented", "NotSupported", "InternalError", "ProtocolError", "SecurityError", "FormationViolation",

@@ -8,9 +8,8 @@ from functools import reduce
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
-from hardware.framing import LineDecoder, Rdm6300Decoder, decoder_for, normalise_tag
-from hardware.rfid import Backoff, Debouncer
+from pgcsms.hardware.framing import LineDecoder, Rdm6300Decoder, decoder_for, normalise_tag
+from pgcsms.hardware.rfid import Backoff, Debouncer
 
 
 def rdm6300_frame(data: str, checksum: int | None = None) -> bytes:

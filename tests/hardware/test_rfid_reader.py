@@ -26,9 +26,8 @@ import websockets
 from ocpp.routing import on
 from ocpp.v16 import ChargePoint, call, call_result
 from ocpp.v16.enums import Action
-
-from hardware.rfid import RfidReader
-from proxy.server import CentralSystem
+from pgcsms.hardware.rfid import RfidReader
+from pgcsms.proxy.server import CentralSystem
 
 T = TypeVar("T")
 
@@ -333,7 +332,7 @@ async def test_a_full_queue_drops_the_oldest_scan(dsn, db, port):
 async def test_pgcsms_rfid_command(dsn, db, port, events):
     """``pgcsms rfid`` as systemd would run it: migrate, read, record, stop on SIGTERM."""
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "proxy.cli", "--log-level", "INFO", "rfid", "--dsn", dsn, "--port", str(port.path),
+        sys.executable, "-m", "pgcsms.proxy.cli", "--log-level", "INFO", "rfid", "--dsn", dsn, "--port", str(port.path),
         "--reader-id", "cli-1", "--protocol", "rdm6300", stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
     assert process.stderr is not None

@@ -21,9 +21,8 @@ from typing import Any
 
 import asyncpg
 import pytest
+from pgcsms.proxy.ocppj import Validator
 from pytest_postgresql.janitor import DatabaseJanitor
-
-from proxy.ocppj import Validator
 
 _validator = Validator("1.6")
 

@@ -13,8 +13,7 @@ from typing import Any
 
 import asyncpg
 import pytest
-
-from proxy.ocppj import CENTRAL_SYSTEM_ACTIONS
+from pgcsms.proxy.ocppj import CENTRAL_SYSTEM_ACTIONS
 
 # db: the shared database in a transaction rolled back after each test (fast);
 # tests that need commits (NOTIFY, CALL ocpp.call) take fresh_db instead.

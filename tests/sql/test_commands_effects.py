@@ -16,8 +16,7 @@ from typing import Any
 
 import asyncpg
 import pytest
-
-from proxy.ocppj import Validator
+from pgcsms.proxy.ocppj import Validator
 
 pytestmark = pytest.mark.rollback
 

@@ -6,11 +6,10 @@ import shutil
 import threading
 from pathlib import Path
 
+import pgcsms.proxy.migrate
 import psycopg
 import pytest
-
-import proxy.migrate
-from proxy.migrate import MigrationError, migrate
+from pgcsms.proxy.migrate import MigrationError, migrate
 
 # Everything a migration or function file defines, as text: equal text, equal schema.
 _FINGERPRINT = """
@@ -38,8 +37,8 @@ def exists(dsn: str, regclass_or_proc: str, kind: str = "regclass") -> bool:
 def sql_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A copy of the sql/ tree that migrate() reads instead of the real one."""
     root = tmp_path / "sql"
-    shutil.copytree(proxy.migrate.sql_dir(), root, ignore=shutil.ignore_patterns("__pycache__", "*.py"))
-    monkeypatch.setattr(proxy.migrate, "sql_dir", lambda: root)
+    shutil.copytree(pgcsms.proxy.migrate.sql_dir(), root, ignore=shutil.ignore_patterns("__pycache__", "*.py"))
+    monkeypatch.setattr(pgcsms.proxy.migrate, "sql_dir", lambda: root)
     return root
 
 
@@ -47,7 +46,7 @@ def test_migrating_again_is_a_no_op(dsn):
     before = fingerprint(dsn)
     report = migrate(dsn)
     assert report.applied_migrations == []
-    assert report.function_files == len(list((proxy.migrate.sql_dir() / "functions").glob("*.sql")))
+    assert report.function_files == len(list((pgcsms.proxy.migrate.sql_dir() / "functions").glob("*.sql")))
     assert fingerprint(dsn) == before
 
 

@@ -38,7 +38,7 @@ async def test_the_batcher_answers_every_caller_even_when_the_database_fails(dsn
     """A batch that fails is retried one by one; a caller whose call fails gets the error, never a hang."""
     import asyncio
 
-    from proxy.batch import ParseBatcher
+    from pgcsms.proxy.batch import ParseBatcher
 
     pool = await asyncpg.create_pool(dsn, min_size=1, max_size=2)
     try:

@@ -6,8 +6,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-
-from proxy.ocppj import Validator
+from pgcsms.proxy.ocppj import Validator
 
 pytestmark = pytest.mark.rollback
 
