@@ -17,10 +17,11 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from importlib import resources
 from typing import Any
 
 import jsonschema_rs
+
+from . import catalog
 
 __all__ = [
     "CALL",
@@ -50,34 +51,22 @@ MESSAGE_TYPES = frozenset({CALL, CALLRESULT, CALLERROR})
 # OCPP-J 1.6 §4.1.3: a uniqueId is a string of at most 36 characters.
 MAX_UNIQUE_ID_LENGTH = 36
 
-# Actions a 1.6 charge point sends (core profile plus the security extension).
-CHARGE_POINT_ACTIONS: dict[str, frozenset[str]] = {
-    "1.6": frozenset({
-        "Authorize", "BootNotification", "DataTransfer", "DiagnosticsStatusNotification",
-        "FirmwareStatusNotification", "Heartbeat", "MeterValues", "StartTransaction",
-        "StatusNotification", "StopTransaction", "SecurityEventNotification", "SignCertificate",
-        "LogStatusNotification", "SignedFirmwareStatusNotification",
-    }),
-}
+# Which actions each side sends, per served version (derived from the schema files: catalog.py).
+CHARGE_POINT_ACTIONS: dict[str, frozenset[str]] = {version: catalog.station_actions(version)
+                                                   for version in catalog.VERSIONS}
+CENTRAL_SYSTEM_ACTIONS: dict[str, frozenset[str]] = {version: catalog.central_system_actions(version)
+                                                     for version in catalog.VERSIONS}
 
-# Actions the central system sends to a 1.6 charge point.
-CENTRAL_SYSTEM_ACTIONS: dict[str, frozenset[str]] = {
-    "1.6": frozenset({
-        "CancelReservation", "ChangeAvailability", "ChangeConfiguration", "ClearCache",
-        "ClearChargingProfile", "DataTransfer", "GetCompositeSchedule", "GetConfiguration",
-        "GetDiagnostics", "GetLocalListVersion", "RemoteStartTransaction", "RemoteStopTransaction",
-        "ReserveNow", "Reset", "SendLocalList", "SetChargingProfile", "TriggerMessage",
-        "UnlockConnector", "UpdateFirmware", "CertificateSigned", "DeleteCertificate",
-        "ExtendedTriggerMessage", "GetInstalledCertificateIds", "GetLog", "InstallCertificate",
-        "SignedUpdateFirmware",
-    }),
-}
-
+# 2.0.1 spelling -> 1.6 spelling. 2.0.1 also split 1.6's ProtocolError: a frame
+# that is no valid RPC message is RpcFrameworkError, an unknown message type
+# MessageTypeNotSupported; a 1.6 charger hears ProtocolError for both.
 _RENAMED_IN_2_0_1 = {
     "FormatViolation": "FormationViolation",
     "OccurrenceConstraintViolation": "OccurenceConstraintViolation",
+    "RpcFrameworkError": "ProtocolError",
+    "MessageTypeNotSupported": "ProtocolError",
 }
-_CANONICAL = {old: new for new, old in _RENAMED_IN_2_0_1.items()}
+_CANONICAL = {old: new for new, old in _RENAMED_IN_2_0_1.items() if old != "ProtocolError"}
 
 
 def wire_error_code(code: str, version: str) -> str:
@@ -213,7 +202,7 @@ def parse_frame(text: str, *, max_nesting: int = 32) -> Call | CallResult | Call
     unique_id = frame[1] if len(frame) > 1 else None
     if (not isinstance(unique_id, str) or not unique_id or len(unique_id) > MAX_UNIQUE_ID_LENGTH
             or _unstorable(unique_id)):
-        raise FrameError("ProtocolError", "uniqueId must be a string of 1 to 36 characters",
+        raise FrameError("RpcFrameworkError", "uniqueId must be a string of 1 to 36 characters",
                          message_type=message_type)
     try:
         unstorable = "\\u" in text and _unstorable(frame)
@@ -224,11 +213,11 @@ def parse_frame(text: str, *, max_nesting: int = 32) -> Call | CallResult | Call
                          unique_id=unique_id, message_type=message_type)
     if message_type == CALL:
         if len(frame) != 4:
-            raise FrameError("ProtocolError", "a CALL is [2, uniqueId, action, payload]",
+            raise FrameError("RpcFrameworkError", "a CALL is [2, uniqueId, action, payload]",
                              unique_id=unique_id, message_type=CALL)
         action, payload = frame[2], frame[3]
         if not isinstance(action, str) or not action:
-            raise FrameError("ProtocolError", "action must be a non-empty string",
+            raise FrameError("RpcFrameworkError", "action must be a non-empty string",
                              unique_id=unique_id, message_type=CALL)
         if not isinstance(payload, dict):
             raise FrameError("FormatViolation", "payload must be a JSON object",
@@ -246,7 +235,7 @@ def parse_frame(text: str, *, max_nesting: int = 32) -> Call | CallResult | Call
                              "a CALLERROR is [4, uniqueId, errorCode, errorDescription, errorDetails]",
                              unique_id=unique_id, message_type=CALLERROR)
         return CallError(unique_id, canonical_error_code(frame[2]), frame[3], frame[4])
-    raise FrameError("ProtocolError", f"unknown message type {message_type}", unique_id=unique_id,
+    raise FrameError("MessageTypeNotSupported", f"unknown message type {message_type}", unique_id=unique_id,
                      message_type=message_type)
 
 
@@ -318,23 +307,16 @@ class Validator:
     __slots__ = ("_requests", "_responses", "version")
 
     def __init__(self, version: str = "1.6") -> None:
-        if version != "1.6":
-            raise ValueError(f"OCPP {version} is not served yet")
+        if version not in catalog.VERSIONS:
+            raise ValueError(f"OCPP {version} is not served")
         self.version = version
-        folder = resources.files("ocpp") / "v16" / "schemas"
+        # 1.6's schemas are JSON Schema draft-04, 2.0.1's draft-06.
+        draft = jsonschema_rs.Draft4Validator if version == "1.6" else jsonschema_rs.Draft6Validator
         self._requests: dict[str, Any] = {}
         self._responses: dict[str, Any] = {}
-        for entry in folder.iterdir():
-            name = entry.name
-            if not name.endswith(".json"):
-                continue
-            schema = json.loads(entry.read_text(encoding="utf-8"))
-            validator = jsonschema_rs.Draft4Validator(
-                schema, validate_formats=True, formats={"date-time": _is_date_time})
-            if name.endswith("Response.json"):
-                self._responses[name[: -len("Response.json")]] = validator
-            else:
-                self._requests[name[: -len(".json")]] = validator
+        for action, request, response in catalog.schemas(version):
+            self._requests[action] = draft(request, validate_formats=True, formats={"date-time": _is_date_time})
+            self._responses[action] = draft(response, validate_formats=True, formats={"date-time": _is_date_time})
 
     def check_request(self, action: str, payload: dict[str, Any]) -> None:
         """Raise :class:`PayloadError` if the CALL payload breaks its schema."""

@@ -31,7 +31,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
-from . import ocppj
+from . import catalog, ocppj
 from .batch import ParseBatcher
 from .stats import Stats
 from .tls import peer_common_name
@@ -40,7 +40,9 @@ __all__ = ["DEFAULT_MAX_FRAME_BYTES", "CentralSystem", "Limits", "TokenBucket", 
 
 logger = logging.getLogger("pgcsms.server")
 
-SUBPROTOCOLS = {Subprotocol("ocpp1.6"): "1.6"}
+# Served subprotocols (catalog.py); a station offering several gets the first
+# of them in its own order of preference (RFC 6455 §4.2.2, OCPP-J 2.0.1 §3.1).
+SUBPROTOCOLS = {Subprotocol(name): version for name, version in catalog.SUBPROTOCOLS.items()}
 PATH_PREFIX = "/ocpp/"
 MAX_IDENTITY_LENGTH = 48
 DEFAULT_MAX_FRAME_BYTES = 256 * 1024
@@ -246,6 +248,9 @@ class CentralSystem:
         limits: Limits | None = None,
         # TLS (security profiles 2 and 3); None serves plain ws://
         ssl: SSLContext | None = None,
+        # permessage-deflate (RFC 7692) when a station offers it; OCPP-J 2.0.1
+        # §3.3 requires a CSMS to support it.
+        compression: bool = True,
     ) -> None:
         self.dsn = dsn
         self.host = host
@@ -258,6 +263,7 @@ class CentralSystem:
         self.sweep_interval = sweep_interval
         self.limits = limits or Limits()
         self.ssl = ssl
+        self.compression = compression
         self.validators = {version: ocppj.Validator(version) for version in SUBPROTOCOLS.values()}
         self.sessions: dict[str, Session] = {}
         self.pool: asyncpg.Pool | None = None
@@ -303,7 +309,8 @@ class CentralSystem:
             process_response=self._process_response,
             select_subprotocol=self._select_subprotocol,
             subprotocols=list(SUBPROTOCOLS),
-            compression=None,
+            # websockets' defaults for deflate keep it small: 4 KiB windows, memLevel 5.
+            compression="deflate" if self.compression else None,
             ping_interval=None,  # our own keepalive, per charger (see _keepalive)
             max_size=self.limits.max_frame_bytes,
             open_timeout=self.limits.handshake_timeout,

@@ -8,6 +8,10 @@ RETURNS void
 LANGUAGE plpgsql
 AS $$
 BEGIN
+    IF c.ocpp_version = '2.0.1' THEN
+        PERFORM ocpp._command_effect_v201(c);
+        RETURN;
+    END IF;
     CASE c.action
         WHEN 'GetConfiguration' THEN PERFORM ocpp._effect_get_configuration(c);
         WHEN 'ChangeConfiguration' THEN PERFORM ocpp._effect_change_configuration(c);

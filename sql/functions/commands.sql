@@ -19,16 +19,24 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     new_id bigint;
+    version text;
 BEGIN
     IF NOT EXISTS (SELECT FROM pgcsms.charge_points AS cp WHERE cp.id = send.charge_point_id) THEN
         RAISE EXCEPTION 'unknown charge point %', quote_nullable(charge_point_id)
             USING ERRCODE = 'no_data_found',
                   HINT = 'SELECT id FROM ocpp.charge_points lists them; ocpp.add_charge_point registers one';
     END IF;
-    IF NOT EXISTS (SELECT FROM pgcsms.command_actions AS a WHERE a.action = send.action) THEN
-        RAISE EXCEPTION '% is not an action a central system sends to an OCPP 1.6 charge point', quote_nullable(action)
+    -- The charger's version is the one it last connected with; never connected: any served version.
+    SELECT cp.ocpp_version INTO version FROM pgcsms.charge_points AS cp WHERE cp.id = send.charge_point_id;
+    IF NOT EXISTS (SELECT FROM pgcsms.protocol_actions AS a
+                    WHERE a.action = send.action AND a.sent_by = 'CSMS'
+                      AND (version IS NULL OR a.ocpp_version = version)) THEN
+        RAISE EXCEPTION '% is not an action a central system sends to an OCPP % charge point',
+                        quote_nullable(action), coalesce(version, '1.6 or 2.0.1')
             USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'one of: ' || (SELECT string_agg(a.action, ', ' ORDER BY a.action) FROM pgcsms.command_actions AS a);
+                  HINT = 'one of: ' || (SELECT string_agg(DISTINCT a.action, ', ' ORDER BY a.action)
+                                          FROM pgcsms.protocol_actions AS a
+                                         WHERE a.sent_by = 'CSMS' AND (version IS NULL OR a.ocpp_version = version));
     END IF;
     IF payload IS NULL THEN
         payload := '{}';
@@ -54,7 +62,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION ocpp.send(text, text, jsonb, timestamptz) IS
-    'Queues a command (an OCPP 1.6 CALL from the central system, see ocpp.command_actions) for a charge point and returns its id; follow it in ocpp.commands. It is sent when the charger is connected and has no other command in flight, in queue order; not after expires_at (then expired). The payload is checked against the OCPP schema before sending (failed if it does not pass). Helpers with named arguments build the payload: ocpp.reset, ocpp.get_configuration, ...';
+    'Queues a command (a CALL from the central system in the charger''s OCPP version, see ocpp.command_actions) for a charge point and returns its id; follow it in ocpp.commands. It is sent when the charger is connected and has no other command in flight, in queue order; not after expires_at (then expired). The payload is checked against the OCPP schema before sending (failed if it does not pass). Helpers with named arguments build the payload: ocpp.reset, ocpp.get_configuration, ...';
 REVOKE ALL ON FUNCTION ocpp.send(text, text, jsonb, timestamptz) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION ocpp.send(text, text, jsonb, timestamptz) TO pgcsms_operator;
 
@@ -192,10 +200,13 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     c pgcsms.commands;
+    version text;
+    registration text;
 BEGIN
     -- Fencing: only the connection that holds the charger now. The row lock
     -- serialises claims for one charger (and waits out a concurrent connect).
-    PERFORM FROM pgcsms.charge_points AS cp
+    SELECT cp.ocpp_version, cp.registration_status INTO version, registration
+      FROM pgcsms.charge_points AS cp
      WHERE cp.id = next_command.charge_point_id AND cp.node_id = next_command.node_id
        AND cp.connection_epoch = next_command.epoch AND cp.connected AND cp.registration_status <> 'Rejected'
        FOR NO KEY UPDATE;
@@ -209,10 +220,11 @@ BEGIN
     END IF;
     UPDATE pgcsms.commands AS x
        SET status = 'sent', sent_at = now(), unique_id = x.id::text, node_id = next_command.node_id,
-           epoch = next_command.epoch
+           epoch = next_command.epoch, ocpp_version = version
      WHERE (x.charge_point_id, x.id) = (
             SELECT q.charge_point_id, q.id FROM pgcsms.commands AS q
              WHERE q.charge_point_id = next_command.charge_point_id AND q.status = 'queued'
+               AND (registration = 'Accepted' OR ocpp._allowed_while_pending(version, q.action))
              ORDER BY q.id LIMIT 1
                FOR UPDATE SKIP LOCKED)
     RETURNING x.* INTO c;
@@ -265,7 +277,7 @@ BEGIN
     END IF;
     UPDATE pgcsms.commands AS x
        SET status = CASE WHEN complete_command.error_code IS NOT NULL THEN 'failed'
-                         ELSE ocpp._command_status(x.action, complete_command.response) END,
+                         ELSE ocpp._command_status(x.action, complete_command.response, x.ocpp_version) END,
            response = coalesce(ocpp._redact_secrets(x.action || 'Response', complete_command.response), '{}'),
            error_code = complete_command.error_code,
            error_description = complete_command.error_description,
@@ -347,19 +359,35 @@ GRANT EXECUTE ON FUNCTION ocpp.command_backlog(text) TO pgcsms_proxy;
 
 -- Internals.
 
-CREATE OR REPLACE FUNCTION ocpp._command_status(action text, response jsonb)
+CREATE OR REPLACE FUNCTION ocpp._allowed_while_pending(ocpp_version text, action text)
+RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+    -- 1.6 (§4.2.1) lets the central system configure a Pending charger with
+    -- any command. 2.0.1 B02: while Pending the CSMS may only read and set the
+    -- device model or trigger a message; the rest waits, queued, until the
+    -- station is Accepted.
+    SELECT ocpp_version IS NULL OR ocpp_version = '1.6'
+        OR action IN ('GetVariables', 'SetVariables', 'GetBaseReport', 'GetReport', 'TriggerMessage')
+$$;
+COMMENT ON FUNCTION ocpp._allowed_while_pending(text, text) IS
+    'Whether a command may be sent to a charger whose registration is Pending: any in OCPP 1.6; in 2.0.1 only GetVariables, SetVariables, GetBaseReport, GetReport and TriggerMessage (B02); others stay queued until Accepted.';
+
+CREATE OR REPLACE FUNCTION ocpp._command_status(action text, response jsonb, ocpp_version text DEFAULT '1.6')
 RETURNS text
 LANGUAGE sql STABLE
 AS $$
     SELECT CASE
-        WHEN NOT coalesce((SELECT a.has_status FROM pgcsms.command_actions AS a WHERE a.action = _command_status.action), false)
+        WHEN NOT coalesce((SELECT a.answer_has_status FROM pgcsms.protocol_actions AS a
+                            WHERE a.ocpp_version = coalesce(_command_status.ocpp_version, '1.6')
+                              AND a.action = _command_status.action AND a.sent_by = 'CSMS'), false)
             THEN 'completed'
         WHEN response->>'status' IN ('Accepted', 'RebootRequired', 'Scheduled', 'Unlocked', 'AcceptedCanceled')
             THEN 'accepted'
         ELSE 'rejected'
     END
 $$;
-COMMENT ON FUNCTION ocpp._command_status(text, jsonb) IS
+COMMENT ON FUNCTION ocpp._command_status(text, jsonb, text) IS
     'The status of an answered command: completed when the action''s answer has no status field; accepted for Accepted, RebootRequired (ChangeConfiguration), Scheduled (ChangeAvailability), Unlocked (UnlockConnector), AcceptedCanceled (GetLog, SignedUpdateFirmware); rejected for any other status.';
 
 -- Every command that reaches a final status passes here once: its business

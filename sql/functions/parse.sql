@@ -62,9 +62,6 @@ AS $$
 DECLARE
     registration text;
 BEGIN
-    IF ocpp_version <> '1.6' THEN
-        RAISE EXCEPTION 'OCPP % is not served yet', ocpp_version USING ERRCODE = 'OC002';
-    END IF;
     registration := ocpp._registration(charge_point_id);
     IF registration IS NULL THEN
         RAISE EXCEPTION 'unknown charge point' USING ERRCODE = 'OC005';
@@ -73,11 +70,24 @@ BEGIN
     IF registration = 'Rejected' AND action <> 'BootNotification' THEN
         RAISE EXCEPTION 'charge point is not accepted: send BootNotification' USING ERRCODE = 'OC005';
     END IF;
+    -- 2.0.1 B02.FR.09: a Pending station may send BootNotification, the
+    -- NotifyReport of a report we asked for, and what we triggered; anything
+    -- else is a SecurityError (1.6 lets a Pending charger send everything).
+    IF registration = 'Pending' AND ocpp_version <> '1.6' AND action NOT IN ('BootNotification', 'NotifyReport')
+       AND NOT ocpp._triggered(charge_point_id, action) THEN
+        RAISE EXCEPTION 'charging station is Pending: only BootNotification, NotifyReport and triggered messages'
+            USING ERRCODE = 'OC005';
+    END IF;
     -- last_seen_at at most every 5 s: a charger's every message must not rewrite its row.
     UPDATE pgcsms.charge_points AS cp SET last_seen_at = now()
      WHERE cp.id = _dispatch.charge_point_id
        AND (cp.last_seen_at IS NULL OR cp.last_seen_at < now() - interval '5 seconds');
 
+    IF ocpp_version = '2.0.1' THEN
+        RETURN ocpp._dispatch_v201(charge_point_id, unique_id, action, payload);
+    ELSIF ocpp_version <> '1.6' THEN
+        RAISE EXCEPTION 'OCPP % is not served', ocpp_version USING ERRCODE = 'OC002';
+    END IF;
     RETURN CASE action
         WHEN 'BootNotification' THEN ocpp.on_boot_notification(charge_point_id, unique_id, payload)
         WHEN 'Heartbeat' THEN ocpp.on_heartbeat(charge_point_id, unique_id, payload)
@@ -98,7 +108,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION ocpp._dispatch(text, text, text, jsonb, text) IS
-    'Routes a CALL to its handler (one per action, sql/functions/on_*.sql) after the registration check.';
+    'Routes a CALL to its handler after the registration check: OCPP 1.6 to sql/functions/on_*.sql, 2.0.1 to ocpp._dispatch_v201 (sql/functions/v201/).';
 
 CREATE OR REPLACE FUNCTION ocpp._not_implemented(action text)
 RETURNS jsonb
@@ -109,3 +119,19 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION ocpp._not_implemented(text) IS 'Raises NotImplemented for an action the dispatcher does not know.';
+
+CREATE OR REPLACE FUNCTION ocpp._triggered(charge_point_id text, action text)
+RETURNS boolean
+LANGUAGE sql STABLE
+AS $$
+    -- An accepted TriggerMessage of the last few minutes asked for this
+    -- action (2.0.1 names the three certificate kinds of SignCertificate apart).
+    SELECT EXISTS (
+        SELECT FROM pgcsms.commands AS c
+         WHERE c.charge_point_id = _triggered.charge_point_id AND c.action = 'TriggerMessage'
+           AND c.status = 'accepted' AND c.completed_at > now() - interval '5 minutes'
+           AND CASE WHEN c.payload->>'requestedMessage' LIKE 'Sign%Certificate' THEN 'SignCertificate'
+                    ELSE c.payload->>'requestedMessage' END = _triggered.action)
+$$;
+COMMENT ON FUNCTION ocpp._triggered(text, text) IS
+    'Whether the charger accepted a TriggerMessage for this action in the last 5 minutes (a Pending 2.0.1 station may send what was triggered).';

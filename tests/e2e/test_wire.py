@@ -87,7 +87,7 @@ async def test_bad_identities_are_refused_at_the_handshake(central, path, status
 async def test_unserved_subprotocol_is_refused_and_none_is_served_as_16(db, raw):
     await db.execute("SELECT ocpp.add_charge_point('CP-S')")
     with pytest.raises(InvalidStatus) as refused:
-        async with raw("CP-S", subprotocols=["ocpp2.0.1"]):
+        async with raw("CP-S", subprotocols=["ocpp2.0"]):
             pass
     assert refused.value.response.status_code == 400
     async with raw("CP-S", subprotocols=[]) as ws:

@@ -125,26 +125,26 @@ def test_message_type_not_an_integer(first):
                                        '"a\\u0000"', '"\\udc00"'])
 def test_bad_unique_id(unique_id):
     error = refused(f'[2, {unique_id}, "Heartbeat", {{}}]')
-    assert (error.code, error.unique_id, error.message_type) == ("ProtocolError", None, 2)
+    assert (error.code, error.unique_id, error.message_type) == ("RpcFrameworkError", None, 2)
     assert error.answerable
 
 
 def test_missing_unique_id():
     error = refused("[2]")
-    assert (error.code, error.unique_id, error.message_type) == ("ProtocolError", None, 2)
+    assert (error.code, error.unique_id, error.message_type) == ("RpcFrameworkError", None, 2)
 
 
 @pytest.mark.parametrize("text", ['[2, "u", "Heartbeat"]', '[2, "u", "Heartbeat", {}, {}]', '[2, "u"]'])
 def test_call_with_wrong_arity(text):
     error = refused(text)
-    assert (error.code, error.unique_id, error.message_type) == ("ProtocolError", "u", 2)
+    assert (error.code, error.unique_id, error.message_type) == ("RpcFrameworkError", "u", 2)
     assert error.answerable
 
 
 @pytest.mark.parametrize("action", ["5", '""', "null", '["Heartbeat"]', "{}"])
 def test_call_with_an_action_that_is_not_a_non_empty_string(action):
     error = refused(f'[2, "u", {action}, {{}}]')
-    assert (error.code, error.unique_id, error.message_type, error.action) == ("ProtocolError", "u", 2, None)
+    assert (error.code, error.unique_id, error.message_type, error.action) == ("RpcFrameworkError", "u", 2, None)
 
 
 @pytest.mark.parametrize("payload", ["[]", '"x"', "null", "1", "[{}]"])
@@ -178,7 +178,7 @@ def test_malformed_call_error_is_not_answerable(text):
 @pytest.mark.parametrize("message_type", [0, 1, 5, 6, -1, 99999])
 def test_unknown_message_type(message_type):
     error = refused(f'[{message_type}, "u", "Heartbeat", {{}}]')
-    assert (error.code, error.unique_id, error.message_type) == ("ProtocolError", "u", message_type)
+    assert (error.code, error.unique_id, error.message_type) == ("MessageTypeNotSupported", "u", message_type)
     assert error.answerable
 
 
@@ -202,7 +202,7 @@ def test_any_text_is_a_message_or_a_frame_error(text):
         message = parse_frame(text)
     except FrameError as error:
         assert error.unique_id is None or 1 <= len(error.unique_id) <= 36
-        assert error.code in {"FormatViolation", "ProtocolError"}
+        assert error.code in {"FormatViolation", "RpcFrameworkError"}
     else:
         assert isinstance(message, Call | CallResult | CallError)
 

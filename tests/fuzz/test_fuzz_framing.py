@@ -28,6 +28,7 @@ from pgcsms.proxy import ocppj
 KNOWN_CODES = {
     "NotImplemented", "NotSupported", "InternalError", "ProtocolError", "SecurityError", "FormatViolation",
     "PropertyConstraintViolation", "OccurrenceConstraintViolation", "TypeConstraintViolation", "GenericError",
+    "RpcFrameworkError", "MessageTypeNotSupported",
 }
 WIRE_CODES_1_6 = {ocppj.wire_error_code(code, "1.6") for code in KNOWN_CODES}
 VALIDATOR = ocppj.Validator("1.6")
