@@ -7,15 +7,22 @@ authentication that only the owner of the socket directory can reach.
 PostgreSQL refuses to run as root, and containers often start us as root, so
 when we are root the cluster belongs to an unprivileged account (``postgres``
 when the machine has one, else ``nobody``) and its commands run as that user.
+
+Directories we create are that account's, mode 0700. One we did not create
+(``/tmp`` for ``--data-dir /tmp/pgdata``) is never chowned or chmodded: the
+log file and the socket directory then go elsewhere, and a path the account
+cannot reach is refused in one line that says what to do.
 """
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import hashlib
 import os
 import pwd
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -68,6 +75,13 @@ def _unprivileged_account() -> pwd.struct_passwd:
     raise EmbeddedPostgresError("running as root and no 'postgres' or 'nobody' account to run PostgreSQL as")
 
 
+def _user_name(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
 class EmbeddedPostgres:
     """A PostgreSQL cluster under ``data_dir``, reachable only through a Unix socket.
 
@@ -75,7 +89,7 @@ class EmbeddedPostgres:
     ``stop()`` shuts it down if this object started it.
     """
 
-    __slots__ = ("_account", "_bin", "_started_here", "data_dir", "log_file", "socket_dir")
+    __slots__ = ("_account", "_bin", "_started_here", "_uid", "data_dir", "log_file", "socket_dir")
 
     def __init__(self, data_dir: str | os.PathLike[str] | None = None) -> None:
         self.data_dir = Path(data_dir or default_data_dir()).absolute()
@@ -84,15 +98,30 @@ class EmbeddedPostgres:
             raise EmbeddedPostgresError(INSTALL_HINT)
         self._bin = bin_dir
         self._account = _unprivileged_account() if os.geteuid() == 0 else None
-        self.socket_dir = self._pick_socket_dir()
-        self.log_file = self.data_dir.parent / "postgresql.log"
+        self._uid = self._account.pw_uid if self._account is not None else os.geteuid()
+        # The log and the socket directory live beside the data directory when
+        # its parent is the cluster's (we create it, or made it on an earlier
+        # run); in anyone else's (/tmp), never: the log goes inside, the socket
+        # into a private directory. Decided the same way before and after the
+        # first start, so every process finds the same socket.
+        home = self.data_dir.parent if self._ours(self.data_dir.parent) else None
+        self.socket_dir = self._pick_socket_dir(home)
+        self.log_file = (home or self.data_dir) / "postgresql.log"
         self._started_here = False
 
-    def _pick_socket_dir(self) -> Path:
+    def _ours(self, path: Path) -> bool:
+        """Whether ``path`` is missing (we will create it) or a directory of the account PostgreSQL runs as."""
+        try:
+            status = os.lstat(path)
+        except FileNotFoundError:
+            return True
+        return stat.S_ISDIR(status.st_mode) and status.st_uid == self._uid
+
+    def _pick_socket_dir(self, home: Path | None) -> Path:
         # A Unix socket path is limited to 107 bytes; deep data directories
         # fall back to a short private directory.
-        preferred = self.data_dir.parent / "run"
-        if len(str(preferred / ".s.PGSQL.5432")) < 100:
+        preferred = home / "run" if home is not None else None
+        if preferred is not None and len(str(preferred / ".s.PGSQL.5432")) < 100:
             return preferred
         # The same directory in every process (str hashes are salted per process).
         digest = hashlib.sha256(str(self.data_dir).encode()).hexdigest()[:12]
@@ -118,13 +147,66 @@ class EmbeddedPostgres:
         return result
 
     def _prepare_directory(self, path: Path) -> None:
-        path.mkdir(parents=True, exist_ok=True, mode=0o700)
-        # In a shared /tmp someone may have planted a link: never chown through one.
-        if path.is_symlink() or not path.is_dir():
-            raise EmbeddedPostgresError(f"{path} is not a directory of ours (a symbolic link?)")
-        if self._account is not None:
-            os.chown(path, self._account.pw_uid, self._account.pw_gid)
-        os.chmod(path, 0o700)
+        """Create ``path`` and its missing parents for the cluster's account, mode 0700; or check the existing one.
+
+        Only a directory created here is chowned and chmodded. An existing one
+        must already be the account's and a real directory: in a shared /tmp
+        someone may have planted a link or a directory of their own.
+        """
+        missing: list[Path] = []
+        candidate = path
+        while not os.path.lexists(candidate):
+            missing.append(candidate)
+            candidate = candidate.parent
+        for directory in reversed(missing):
+            try:
+                directory.mkdir(mode=0o700)
+            except FileExistsError:
+                continue  # made meanwhile by someone else: checked below like any existing one
+            # Through a descriptor: the name cannot be swapped for a link in between.
+            descriptor = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+            try:
+                if self._account is not None:
+                    os.fchown(descriptor, self._account.pw_uid, self._account.pw_gid)
+                os.fchmod(descriptor, 0o700)
+            finally:
+                os.close(descriptor)
+        status = os.lstat(path)
+        if stat.S_ISLNK(status.st_mode) or not stat.S_ISDIR(status.st_mode):
+            raise EmbeddedPostgresError(f"{path} is not a directory of ours (a symbolic link?): remove it")
+        if status.st_uid != self._uid:
+            name = _user_name(self._uid)
+            raise EmbeddedPostgresError(
+                f"{path} belongs to {_user_name(status.st_uid)}, but PostgreSQL runs as {name}: "
+                f"create it owned by {name} (chown {name}: {path}) or choose another --data-dir")
+        if status.st_mode & 0o022:
+            raise EmbeddedPostgresError(f"{path} is writable by others: chmod 0700 {path} or remove it")
+
+    def _check_reachable(self, path: Path) -> None:
+        """Refuse, in one line, a path whose parents the cluster's account cannot pass (one of root's, mode 0700).
+
+        The path itself, if it exists, must be the account's: _prepare_directory says so.
+        """
+        if self._account is None:
+            return  # we are that account: a denied mkdir says it plainly
+        existing = path.parent
+        while not os.path.lexists(existing):
+            existing = existing.parent
+        if self._can_enter(existing):
+            return
+        blocked = next((d for d in [*reversed(existing.parents), existing] if not self._can_enter(d)), existing)
+        status = blocked.stat()
+        name = self._account.pw_name
+        raise EmbeddedPostgresError(
+            f"PostgreSQL runs as {name}, which cannot enter {blocked} (owner {_user_name(status.st_uid)}, "
+            f"mode {stat.S_IMODE(status.st_mode):04o}): choose a --data-dir the {name} account can reach, "
+            f"e.g. the default {default_data_dir()}")
+
+    def _can_enter(self, directory: Path) -> bool:
+        assert self._account is not None
+        # The kernel's answer for that account (ACLs, groups included), not a guess from mode bits.
+        return subprocess.run(["runuser", "-u", self._account.pw_name, "--", "test", "-x", str(directory)],
+                              capture_output=True, cwd="/").returncode == 0
 
     def initialised(self) -> bool:
         return (self.data_dir / "PG_VERSION").is_file()
@@ -135,7 +217,6 @@ class EmbeddedPostgres:
         return self._run("pg_ctl", "status", "-D", str(self.data_dir), check=False).returncode == 0
 
     def init(self) -> None:
-        self._prepare_directory(self.data_dir.parent)
         self._prepare_directory(self.data_dir)
         self._run(
             "initdb", "-D", str(self.data_dir), "-U", SUPERUSER, "-E", "UTF8",
@@ -154,13 +235,13 @@ class EmbeddedPostgres:
 
     def start(self) -> str:
         """Create the cluster if needed, start it unless running, and return its DSN."""
+        self._check_reachable(self.data_dir)
         if not self.initialised():
             self.init()
+        self._check_reachable(self.socket_dir)
         self._prepare_directory(self.socket_dir)
         if not self.running():
-            if self._account is not None and not self.log_file.exists():
-                self.log_file.touch()
-                os.chown(self.log_file, self._account.pw_uid, self._account.pw_gid)
+            # pg_ctl, as the cluster's account, creates the log in a directory of that account.
             self._run(
                 "pg_ctl", "start", "-w", "-t", "60", "-D", str(self.data_dir), "-l", str(self.log_file),
                 "-o", f"-c unix_socket_directories='{self.socket_dir}' -c listen_addresses=''",
@@ -188,4 +269,8 @@ class EmbeddedPostgres:
             print(f"pgcsms: embedded PostgreSQL left running: {others.stdout.strip()} other clients connected",
                   file=sys.stderr)
             return
-        self._run("pg_ctl", "stop", "-w", "-m", "fast", "-D", str(self.data_dir), check=False)
+        stopped = self._run("pg_ctl", "stop", "-w", "-m", "fast", "-D", str(self.data_dir), check=False)
+        if stopped.returncode == 0 and not self.socket_dir.is_relative_to(self.data_dir.parent):
+            # The private socket directory in /tmp is left empty: tidy it away (a failure is harmless).
+            with contextlib.suppress(OSError):
+                self.socket_dir.rmdir()

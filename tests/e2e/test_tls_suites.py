@@ -62,7 +62,7 @@ async def test_each_required_suite_is_served(central_both, certificates, suite):
     client.set_ciphers(suite)
     kind = "ecdsa" if "ECDSA" in suite else "rsa"
     client.load_verify_locations(certificates[kind][0])
-    reader, writer = await asyncio.wait_for(
+    _, writer = await asyncio.wait_for(
         asyncio.open_connection("127.0.0.1", central_both.port, ssl=client, server_hostname="127.0.0.1"), 10)
     try:
         assert writer.get_extra_info("cipher")[0] == suite

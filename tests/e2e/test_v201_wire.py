@@ -7,6 +7,7 @@ import base64
 import json
 import os
 
+import asyncpg
 import pytest
 from pgcsms.proxy.server import CentralSystem
 
@@ -108,7 +109,7 @@ async def test_a_2_0_1_station_is_recorded_with_its_version(known, raw, db):
 async def test_a_command_of_the_other_version_is_refused_when_queued(known, raw, db):
     async with raw("CP-W", subprotocols=["ocpp2.0.1"]):
         pass
-    with pytest.raises(Exception, match="not an action a central system sends to an OCPP 2.0.1"):
+    with pytest.raises(asyncpg.InvalidParameterValueError, match=r"sends to an OCPP 2\.0\.1 charge point"):
         await db.execute("SELECT ocpp.send('CP-W', 'GetConfiguration', '{}')")
     assert await db.fetchval("SELECT ocpp.send('CP-W', 'GetVariables', $1::jsonb)", json.dumps(
         {"getVariableData": [{"component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "HeartbeatInterval"}}]}))

@@ -24,7 +24,7 @@ import pytest
 from pgcsms.proxy.ocppj import Validator
 from pytest_postgresql.janitor import DatabaseJanitor
 
-_validator = Validator("1.6")
+_validators = {version: Validator(version) for version in ("1.6", "2.0.1")}
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -103,8 +103,8 @@ Parse = Callable[..., Awaitable[Reply]]
 def parse(db: asyncpg.Connection) -> Parse:
     """``await parse(cp, action, payload, unique_id=None, version='1.6')``.
 
-    Every CALLRESULT must pass the official response schema, as a charger
-    would check it.
+    Every CALLRESULT must pass the official response schema of the version,
+    as a charger would check it.
     """
 
     async def call(charge_point_id: str, action: str, payload: dict[str, Any] | None = None, *,
@@ -115,7 +115,7 @@ def parse(db: asyncpg.Connection) -> Parse:
         result = None if row["result"] is None else json.loads(row["result"])
         if result is not None:
             assert row["error_code"] is None
-            _validator.check_response(action, result)
+            _validators[version].check_response(action, result)
         else:
             assert row["error_code"] is not None
         return Reply(result, row["error_code"], row["error_description"])

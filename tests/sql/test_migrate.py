@@ -46,7 +46,7 @@ def test_migrating_again_is_a_no_op(dsn):
     before = fingerprint(dsn)
     report = migrate(dsn)
     assert report.applied_migrations == []
-    assert report.function_files == len(list((pgcsms.proxy.migrate.sql_dir() / "functions").glob("*.sql")))
+    assert report.function_files == len(list((pgcsms.proxy.migrate.sql_dir() / "functions").rglob("*.sql")))
     assert fingerprint(dsn) == before
 
 
@@ -102,3 +102,69 @@ def test_concurrent_runs_are_serialised(dsn):
     assert not any(thread.is_alive() for thread in threads)
     assert errors == []
     assert fingerprint(dsn) == before
+
+
+def _edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, f"{old!r} not in {path}: adapt the test to the file"
+    path.write_text(text.replace(old, new, 1))
+
+
+def test_a_typo_in_a_plpgsql_body_fails_naming_its_file(dsn, sql_copy):
+    before = fingerprint(dsn)
+    (sql_copy / "migrations" / "9999_extra.sql").write_text("CREATE TABLE pgcsms.extra (id int);\n")
+    _edit(sql_copy / "functions" / "on_heartbeat.sql", "RETURN jsonb_build_object", "RETRN jsonb_build_object")
+    with pytest.raises(MigrationError) as caught:
+        migrate(dsn)
+    message = str(caught.value)
+    assert message.startswith("sql/functions/on_heartbeat.sql: ocpp.on_heartbeat: syntax error"), message
+    assert "RETRN" in message and message.endswith("(line 6)")
+    assert fingerprint(dsn) == before
+    assert not exists(dsn, "pgcsms.extra")
+
+
+def test_a_broken_sql_body_fails_naming_its_file_and_every_other_broken_one(dsn, sql_copy):
+    before = fingerprint(dsn)
+    _edit(sql_copy / "functions" / "authentication.sql", "INSERT INTO pgcsms.auth_failures (",
+          "INSERT INTO pgcsms.auth_failure (")
+    _edit(sql_copy / "functions" / "on_heartbeat.sql", "RETURN jsonb_build_object", "RETRN jsonb_build_object")
+    with pytest.raises(MigrationError) as caught:
+        migrate(dsn)
+    message = str(caught.value)
+    assert ('sql/functions/authentication.sql: ocpp.log_auth_failure: relation "pgcsms.auth_failure" does not exist'
+            in message), message
+    assert "sql/functions/on_heartbeat.sql: ocpp.on_heartbeat: syntax error" in message
+    assert fingerprint(dsn) == before
+
+
+def test_a_body_is_checked_under_its_own_search_path(dsn, sql_copy):
+    # Valid where it runs (SET search_path = pgcsms), unresolvable under migrate's own search_path.
+    (sql_copy / "functions" / "zzz_own_path.sql").write_text(
+        "CREATE OR REPLACE FUNCTION ocpp.own_path() RETURNS bigint LANGUAGE sql SET search_path = pgcsms\n"
+        "AS $$ SELECT count(*) FROM auth_failures $$;\n")
+    migrate(dsn)
+    assert exists(dsn, "ocpp.own_path()", "regprocedure")
+
+    # Unqualified under pg_catalog, pg_temp, as in every SECURITY DEFINER function of ours: a failure.
+    _edit(sql_copy / "functions" / "zzz_own_path.sql", "SET search_path = pgcsms", "SET search_path = pg_catalog")
+    with pytest.raises(MigrationError, match=r'zzz_own_path\.sql: ocpp\.own_path: relation "auth_failures"'):
+        migrate(dsn)
+
+
+def test_a_broken_body_no_file_defines_is_reported_as_such(dsn):
+    with psycopg.connect(dsn) as connection:
+        connection.execute("SET check_function_bodies = off")
+        connection.execute("CREATE FUNCTION pgcsms.left_over() RETURNS int LANGUAGE plpgsql AS $$ BEGN END $$")
+    with pytest.raises(MigrationError, match=r"^no file of sql/ defines it: pgcsms\.left_over: syntax error"):
+        migrate(dsn)
+
+
+def test_every_body_of_the_real_tree_is_checked_and_valid(dsn):
+    report = migrate(dsn)
+    with psycopg.connect(dsn) as connection:
+        ours = connection.execute(
+            "SELECT count(*) FROM pg_proc AS p JOIN pg_language AS l ON l.oid = p.prolang "
+            "WHERE p.pronamespace IN ('ocpp'::regnamespace, 'pgcsms'::regnamespace) "
+            "AND l.lanname IN ('plpgsql', 'sql')").fetchone()[0]
+    assert ours > 50
+    assert report.validated_functions == ours
