@@ -57,7 +57,8 @@ class Connections(Frames):
             if self.sessions.get(identity) is session:
                 del self.sessions[identity]
             if session.in_flight is not None:
-                await self._finish_in_flight(session, "timeout", None, "connection closed before the answer")
+                # It may have been applied: interrupted, not timeout (an integrator checks before resending).
+                await self._finish_in_flight(session, "interrupted", None, "connection closed before the answer")
             await self._disconnect(session)
             logger.info("%s disconnected (%s)", identity, websocket.close_code)
 

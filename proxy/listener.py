@@ -20,6 +20,9 @@ EVENT_CHANNEL = "ocpp_event"
 
 _COMMAND_BACKLOG = "SELECT charge_point_id, epoch FROM ocpp.command_backlog($1)"
 
+# Seconds between attempts to get the LISTEN connection back, at most.
+LISTEN_RETRY_MAX = 2.0
+
 
 class Listener(Delivery):
     """Wakes the delivery of the sessions a notification or the sweep names."""
@@ -55,7 +58,9 @@ class Listener(Delivery):
             except (TimeoutError, *DATABASE_ERRORS):
                 logger.warning("listener cannot connect; retrying in %.1f s", backoff)
                 await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 30)
+                # A few seconds at most: commands wait on this connection, and the sweep
+                # (every sweep_interval) is only the safety net.
+                backoff = min(backoff * 2, LISTEN_RETRY_MAX)
                 continue
             lost = asyncio.Event()
             connection.add_termination_listener(lambda _connection, lost=lost: lost.set())

@@ -164,6 +164,10 @@ BEGIN
     WHEN 'timeout' THEN
         RAISE EXCEPTION 'timed out: no answer from % to % (command %): %', charge_point_id, action, command_id,
                 coalesce(c.error_description, 'no answer within call_timeout');
+    WHEN 'interrupted' THEN
+        RAISE EXCEPTION 'interrupted: % was in flight to % when %; the charger may have applied it (command %)',
+                action, charge_point_id, coalesce(c.error_description, 'the connection was lost'), command_id
+            USING HINT = 'check the charger''s state before sending it again (README: which commands are safe to resend)';
     WHEN 'failed' THEN
         IF c.response IS NULL THEN
             RAISE EXCEPTION 'invalid payload: % was not sent to % (command %): %: %', action, charge_point_id,
@@ -305,8 +309,8 @@ AS $$
 DECLARE
     c pgcsms.commands;
 BEGIN
-    IF status IS NULL OR status NOT IN ('failed', 'timeout') THEN
-        RAISE EXCEPTION 'a command fails with status failed or timeout, not %', quote_nullable(status)
+    IF status IS NULL OR status NOT IN ('failed', 'timeout', 'interrupted') THEN
+        RAISE EXCEPTION 'a command fails with status failed, timeout or interrupted, not %', quote_nullable(status)
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     UPDATE pgcsms.commands AS x
@@ -332,7 +336,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION ocpp.fail_command(bigint, text, text, text) IS
-    'For the proxy: its verdict on a queued or sent command. status failed: the payload failed the OCPP schema and was not sent (error_code e.g. PropertyConstraintViolation); timeout: no answer within call_timeout. False if the command had already finished.';
+    'For the proxy: its verdict on a queued or sent command. status failed: the payload failed the OCPP schema and was not sent (error_code e.g. PropertyConstraintViolation); timeout: no answer within call_timeout; interrupted: the connection closed while it was in flight. False if the command had already finished.';
 REVOKE ALL ON FUNCTION ocpp.fail_command(bigint, text, text, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION ocpp.fail_command(bigint, text, text, text) TO pgcsms_proxy;
 
@@ -459,8 +463,8 @@ DECLARE
 BEGIN
     FOR c IN
         UPDATE pgcsms.commands AS x
-           SET status = 'timeout', completed_at = now(),
-               error_description = 'no answer, and no verdict from proxy node ' || coalesce(x.node_id, '?')
+           SET status = 'interrupted', completed_at = now(),
+               error_description = 'no verdict from proxy node ' || coalesce(x.node_id, '?') || ', which is gone' 
          WHERE (x.charge_point_id, x.id) IN (
                 SELECT s.charge_point_id, s.id FROM pgcsms.commands AS s
                  WHERE s.status = 'sent' AND s.sent_at < now() - grace
@@ -474,7 +478,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION ocpp._timeout_stale_commands() IS
-    'Marks timeout the commands in flight for more than twice call_timeout: the proxy that sent them should have decided long ago, so it is gone.';
+    'Marks interrupted the commands in flight for more than twice call_timeout: the proxy that sent them should have decided long ago, so it is gone (the charger may have applied them).';
 
 -- A connection that ended takes its unanswered CALL with it.
 CREATE OR REPLACE FUNCTION ocpp._reclaim_commands(charge_point_id text, node_id text, below_epoch bigint)
@@ -487,7 +491,7 @@ DECLARE
 BEGIN
     FOR c IN
         UPDATE pgcsms.commands AS x
-           SET status = 'timeout', completed_at = now(), error_description = 'connection closed before the answer'
+           SET status = 'interrupted', completed_at = now(), error_description = 'connection closed before the answer'
          WHERE x.status = 'sent'
            AND (_reclaim_commands.charge_point_id IS NULL OR x.charge_point_id = _reclaim_commands.charge_point_id)
            AND (_reclaim_commands.node_id IS NULL OR x.node_id = _reclaim_commands.node_id)
@@ -501,4 +505,4 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION ocpp._reclaim_commands(text, text, bigint) IS
-    'Marks timeout (connection closed before the answer) the commands in flight that can no longer be answered: of a charger on a connection older than below_epoch (ocpp.connect, ocpp.disconnect), or sent by a node that restarted (ocpp.node_started).';
+    'Marks interrupted (connection closed before the answer: the charger may have applied them) the commands in flight that can no longer be answered: of a charger on a connection older than below_epoch (ocpp.connect, ocpp.disconnect), or sent by a node that restarted (ocpp.node_started).';

@@ -19,7 +19,22 @@ DECLARE
     failed_state text;
     failed_message text;
     failed_detail text;
+    replayed record;
 BEGIN
+    -- A resend of a CALL we committed (its answer was lost) gets the recorded
+    -- answer and changes nothing (ocpp._replayed_answer).
+    replayed := ocpp._replayed_answer(parse.charge_point_id, parse.unique_id, parse.action, parse.payload);
+    IF replayed.committed THEN
+        result := replayed.result;
+        INSERT INTO pgcsms.message_log
+            (charge_point_id, direction, message_type, unique_id, action, payload, error_detail, node_id)
+        VALUES
+            (parse.charge_point_id, 'in', 2, parse.unique_id, parse.action, parse.payload, NULL, parse.node_id),
+            (parse.charge_point_id, 'out', 3, parse.unique_id, parse.action, result,
+             'resend of a CALL committed at ' || replayed.answered_at || ': answered from the journal, not applied again',
+             parse.node_id);
+        RETURN;
+    END IF;
     BEGIN
         result := ocpp._dispatch(charge_point_id, unique_id, action, payload, ocpp_version);
     EXCEPTION WHEN OTHERS THEN
@@ -135,3 +150,43 @@ AS $$
 $$;
 COMMENT ON FUNCTION ocpp._triggered(text, text) IS
     'Whether the charger accepted a TriggerMessage for this action in the last 5 minutes (a Pending 2.0.1 station may send what was triggered).';
+
+CREATE OR REPLACE FUNCTION ocpp._replayed_answer(
+    charge_point_id text, unique_id text, action text, payload jsonb,
+    OUT committed boolean, OUT result jsonb, OUT answered_at timestamptz)
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    window_seconds integer := coalesce(ocpp._setting('resend_window')::integer, 0);
+BEGIN
+    committed := false;
+    -- Answers that must be fresh, and whose effect repeats harmlessly, are
+    -- never replayed: a charger that reboots and counts its uniqueIds from 1
+    -- again must get today's currentTime and authorization, not a stale one.
+    IF window_seconds = 0 OR action IN ('BootNotification', 'Heartbeat', 'Authorize') THEN
+        RETURN;
+    END IF;
+    -- Two copies of one CALL racing (a reconnect while the first is still
+    -- being handled) meet here: the second waits for the first to commit.
+    PERFORM pg_advisory_xact_lock(hashtextextended(_replayed_answer.charge_point_id || '/' || _replayed_answer.unique_id, 0));
+    -- A resend is the same CALL: same uniqueId, action and payload. Only a
+    -- committed CALLRESULT is replayed; a CALLERROR (nothing applied) lets the
+    -- resend be handled afresh.
+    SELECT o.payload, o.at INTO result, answered_at
+      FROM (SELECT m.id FROM pgcsms.message_log AS m
+             WHERE m.charge_point_id = _replayed_answer.charge_point_id AND m.unique_id = _replayed_answer.unique_id
+               AND m.direction = 'in' AND m.message_type = 2 AND m.action = _replayed_answer.action
+               AND m.payload = _replayed_answer.payload
+               AND m.at > now() - make_interval(secs => window_seconds)
+             ORDER BY m.id DESC LIMIT 1) AS i
+     CROSS JOIN LATERAL (
+            SELECT m.payload, m.at, m.message_type FROM pgcsms.message_log AS m
+             WHERE m.charge_point_id = _replayed_answer.charge_point_id AND m.unique_id = _replayed_answer.unique_id
+               AND m.direction = 'out' AND m.action = _replayed_answer.action AND m.id > i.id
+             ORDER BY m.id LIMIT 1) AS o
+     WHERE o.message_type = 3;
+    committed := answered_at IS NOT NULL;
+END
+$$;
+COMMENT ON FUNCTION ocpp._replayed_answer(text, text, text, jsonb) IS
+    'The recorded CALLRESULT of a CALL this charger already sent and we committed (same uniqueId, action and payload, within the resend_window setting): its resend is answered with it and not applied again. BootNotification, Heartbeat and Authorize are always handled afresh.';

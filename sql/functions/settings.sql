@@ -19,7 +19,7 @@ BEGIN
                     USING ERRCODE = 'invalid_parameter_value';
             END IF;
         WHEN 'heartbeat_interval', 'pending_retry_interval', 'clock_skew_tolerance', 'ping_interval', 'call_timeout',
-             'rfid_scan_max_age' THEN
+             'rfid_scan_max_age', 'resend_window' THEN
             IF value !~ '^\d{1,9}$' THEN
                 RAISE EXCEPTION '% must be a whole number of seconds, not %', key, quote_literal(value)
                     USING ERRCODE = 'invalid_parameter_value';

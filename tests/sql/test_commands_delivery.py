@@ -316,7 +316,7 @@ async def test_reconnect_reclaims_the_command_in_flight(db, cp, online):
     await send(db, cp, "ClearCache")
     new = await connect(db, cp)
     done = await command(db, cid)
-    assert done["status"] == "timeout" and done["error_description"] == "connection closed before the answer"
+    assert done["status"] == "interrupted" and done["error_description"] == "connection closed before the answer"
     assert (await claim(db, cp, new))["action"] == "ClearCache"  # the queue goes on
 
 
@@ -324,7 +324,7 @@ async def test_disconnect_and_node_restart_reclaim(db, cp, online):
     first = await send(db, cp, "ClearCache")
     await claim(db, cp, online)
     await db.execute("SELECT ocpp.disconnect('CP-1', $1)", online)
-    assert (await command(db, first))["status"] == "timeout"
+    assert (await command(db, first))["status"] == "interrupted"
 
     second = await send(db, cp, "ClearCache")
     epoch = await connect(db, cp)
@@ -332,7 +332,7 @@ async def test_disconnect_and_node_restart_reclaim(db, cp, online):
     await db.execute("SELECT ocpp.node_started('node-b')")  # not ours
     assert (await command(db, second))["status"] == "sent"
     await db.execute("SELECT ocpp.node_started($1)", NODE)
-    assert (await command(db, second))["status"] == "timeout"
+    assert (await command(db, second))["status"] == "interrupted"
 
 
 async def test_command_backlog(db, cp, online):
@@ -355,7 +355,7 @@ async def test_command_backlog_sweeps_what_dead_proxies_left(db, cp, online):
     await db.execute("UPDATE pgcsms.commands SET sent_at = now() - interval '61 s' WHERE id = $1", stuck)
     await db.execute("UPDATE pgcsms.commands SET expires_at = now() WHERE id = $1", stale)
     assert await db.fetch("SELECT * FROM ocpp.command_backlog('node-z')") == []
-    assert (await command(db, stuck))["status"] == "timeout"
+    assert (await command(db, stuck))["status"] == "interrupted"
     assert (await db.fetchrow("SELECT status FROM pgcsms.commands WHERE id = $1", stale))["status"] == "expired"
 
 
