@@ -32,6 +32,7 @@ from datetime import UTC, datetime
 
 import asyncpg
 import serial
+from pgcsms.proxy import dbconnect
 
 from .framing import Decoder, decoder_for
 
@@ -318,8 +319,8 @@ class RfidReader:
         self._changed()
 
     async def _connect(self) -> asyncpg.Connection:
-        return await asyncpg.connect(
-            self.dsn, timeout=self.database_timeout,
+        return await dbconnect.connect(
+            self.dsn, per_host_timeout=self.database_timeout,
             server_settings={"application_name": f"pgcsms rfid {self.reader_id}"[:63]})
 
     async def _write_scans(self) -> None:

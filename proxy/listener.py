@@ -6,8 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 
-import asyncpg
-
+from . import dbconnect
 from .delivery import Delivery
 from .state import DATABASE_ERRORS, logger
 
@@ -53,7 +52,7 @@ class Listener(Delivery):
         backoff = 0.5
         while True:
             try:
-                connection = await asyncpg.connect(self.dsn, server_settings={
+                connection = await dbconnect.connect(self.dsn, server_settings={
                     "application_name": f"pgcsms {self.node_id} listener"})
             except (TimeoutError, *DATABASE_ERRORS):
                 logger.warning("listener cannot connect; retrying in %.1f s", backoff)

@@ -27,7 +27,7 @@ from yoyo import read_migrations
 from yoyo.backends.core.postgresql import PostgresqlPsycopgBackend
 from yoyo.connections import parse_uri
 
-from . import catalog
+from . import catalog, dbconnect
 
 __all__ = ["MigrationError", "MigrationReport", "migrate", "sql_dir"]
 
@@ -89,7 +89,7 @@ def migrate(dsn: str) -> MigrationReport:
     root = sql_dir()
     # sql/functions/*.sql are shared by every OCPP version; sql/functions/v201/ etc. hold one version's handlers.
     function_files = sorted((root / "functions").rglob("*.sql"), key=lambda path: path.relative_to(root).parts)
-    with psycopg.connect(dsn, autocommit=True) as connection:
+    with psycopg.connect(dbconnect.libpq_dsn(dsn), autocommit=True) as connection:
         # yoyo keeps its bookkeeping in the current schema; pin it, since
         # "$user" could resolve to one of ours for a role named like it.
         connection.execute("SET search_path = public")

@@ -22,7 +22,7 @@ from ssl import SSLContext
 import asyncpg
 from websockets.asyncio.server import Server, ServerConnection, serve
 
-from . import ocppj
+from . import dbconnect, ocppj
 from .admission import PATH_PREFIX, SUBPROTOCOLS, Admission, basic_auth_password, identity_from_path
 from .batch import ParseBatcher
 from .connection import Connections
@@ -119,6 +119,7 @@ class CentralSystem(Admission, Connections, Listener):
     async def _start(self) -> None:
         self.pool = await asyncpg.create_pool(
             self.dsn, min_size=min(2, self.pool_size), max_size=self.pool_size, reset=_no_reset,
+            connect=dbconnect.connect,  # each host of a multi-host DSN tried in turn, bounded
             init=_quiet_parameters,
             server_settings={
                 "application_name": f"pgcsms {self.node_id}", "timezone": "UTC",
