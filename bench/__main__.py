@@ -110,6 +110,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--address-per-process", action="store_true",
                         help="connect all of a generator process's chargers from one address"
                              " (default: each charger from its own 127.x.y.z)")
+    parser.add_argument("--offer-compression", action="store_true",
+                        help="simulated chargers offer permessage-deflate (RFC 7692); pgcsms accepts it"
+                             " unless --serve-arg=--no-compression")
     parser.add_argument("--quiet-wait", type=float, default=10.0,
                         help="seconds to wait, before each target, for other processes to"
                              " leave the CPU idle (0: do not wait)")
@@ -144,7 +147,7 @@ async def _run(args: argparse.Namespace, command: str) -> tuple[dict[str, Any], 
         # per-charger rate limit (50 msg/s) so it measures throughput, not the limit.
         serve_args += ["--messages-per-second=100000", "--message-burst=100000"]
     run = Run(args.dsn, args.pool_size, args.keep, serve_args,
-              None if args.address_per_process else "per-charger")
+              None if args.address_per_process else "per-charger", args.offer_compression)
     print(f"[bench] {args.scenario}: {args.chargers} chargers, targets"
           f" {', '.join(args.targets)}; work directory {run.workdir}", flush=True)
     try:
@@ -159,7 +162,7 @@ async def _run(args: argparse.Namespace, command: str) -> tuple[dict[str, Any], 
     recorded = {**vars(settings), "command": command, "dsn": "embedded" if not args.dsn
                 else "given", "pool_size": args.pool_size, "serve_args": serve_args,
                 "source_addresses": "one per process" if args.address_per_process
-                else "one per charger"}
+                else "one per charger", "offer_compression": args.offer_compression}
     doc = build_document(
         args.scenario, recorded, machine_info(pg_version), outcome,
         started.isoformat(timespec="seconds"), finished.isoformat(timespec="seconds"), notes,

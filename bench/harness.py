@@ -332,7 +332,8 @@ class Run:
     """Everything one ``python -m bench`` invocation starts, and its clean-up."""
 
     def __init__(self, dsn: str | None, pool_size: int | None, keep: bool,
-                 serve_args: Sequence[str] = (), source_ip: str | None = "per-charger") -> None:
+                 serve_args: Sequence[str] = (), source_ip: str | None = "per-charger",
+                 offer_compression: bool = False) -> None:
         self.workdir = Path(tempfile.mkdtemp(prefix="pgcsms-bench-"))
         # The embedded cluster runs as an unprivileged user when we are root: it must
         # be able to reach its data directory under ours.
@@ -343,6 +344,7 @@ class Run:
         self.pool_size = pool_size
         self.serve_args = list(serve_args)
         self.source_ip = source_ip
+        self.offer_compression = offer_compression
         self.keep = keep
         self.db: Database | None = None
         self.db_error: str | None = None
@@ -478,6 +480,7 @@ class Run:
                 sys.executable, "-m", "bench.loadgen", "--url", url, "--prefix", prefix,
                 "--first", str(first), "--count", str(size),
                 "--source-ip", self.source_ip or f"127.0.0.{2 + index}", "--seed", str(index),
+                *(["--offer-compression"] if self.offer_compression else []),
             ])
             first += size
         pool = WorkerPool("loadgen")

@@ -49,6 +49,7 @@ import random
 import sys
 import time
 import urllib.parse
+import zlib
 from collections import Counter, deque
 from collections.abc import Callable
 from typing import Any, cast
@@ -188,6 +189,10 @@ class Charger(asyncio.Protocol):
         self.t_base = 0.0
         self.waiter: asyncio.Future[list[Any]] | None = None
         self.fragments: bytearray | None = None
+        # permessage-deflate (RFC 7692) when offered and accepted: the server's
+        # messages are inflated; ours go uncompressed (the RFC lets a sender choose).
+        self.inflater: Any = None
+        self.compressed = False
         self.booted = False
         # Closed/open loop state.
         self.mix_pos = random.randrange(10)
@@ -204,7 +209,10 @@ class Charger(asyncio.Protocol):
             f"Host: {gen.host_header}\r\n"
             "Upgrade: websocket\r\nConnection: Upgrade\r\n"
             f"Sec-WebSocket-Key: {self.key.decode()}\r\n"
-            "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: ocpp1.6\r\n\r\n"
+            "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: ocpp1.6\r\n"
+            + ("Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n"
+               if gen.offer_compression else "")
+            + "\r\n"
         )
         self.transport.write(request.encode())
 
@@ -262,6 +270,9 @@ class Charger(asyncio.Protocol):
         if headers.get("sec-websocket-protocol") != "ocpp1.6":
             self._fail_handshake("no ocpp1.6 subprotocol")
             return
+        if "permessage-deflate" in headers.get("sec-websocket-extensions", ""):
+            self.inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+            self.gen.deflate_negotiated += 1
         self.upgraded = True
         self.alive = True
         if self.handshake is not None and not self.handshake.done():
@@ -301,8 +312,9 @@ class Charger(asyncio.Protocol):
             opcode = b0 & 0x0F
             fin = b0 & 0x80
             if opcode == 1:
+                self.compressed = bool(b0 & 0x40)  # RSV1 on a message's first frame
                 if fin:
-                    self._on_text(payload)
+                    self._on_text(self._inflate(payload))
                 else:
                     self.fragments = bytearray(payload)
             elif opcode == 0 and self.fragments is not None:
@@ -310,7 +322,7 @@ class Charger(asyncio.Protocol):
                 if fin:
                     whole = bytes(self.fragments)
                     self.fragments = None
-                    self._on_text(whole)
+                    self._on_text(self._inflate(whole))
             elif opcode == 9:
                 self._send_frame(0x8A, payload)
             elif opcode == 8:
@@ -319,6 +331,11 @@ class Charger(asyncio.Protocol):
                 if self.transport is not None:
                     self.transport.close()
                 return
+
+    def _inflate(self, payload: bytes) -> bytes:
+        if not self.compressed or self.inflater is None:
+            return payload
+        return self.inflater.decompress(payload + b"\x00\x00\xff\xff")
 
     def _send_frame(self, first_byte: int, payload: bytes) -> None:
         transport = self.transport
@@ -533,6 +550,7 @@ class Generator:
         ids: list[str],
         source_ips: list[str | None],
         follow_triggers: bool = True,
+        offer_compression: bool = False,
     ) -> None:
         parsed = urllib.parse.urlsplit(url)
         if parsed.scheme != "ws" or not parsed.hostname:
@@ -542,6 +560,8 @@ class Generator:
         self.host_header = f"{self.host}:{self.port}"
         self.path = parsed.path if parsed.path.endswith("/") else parsed.path + "/"
         self.base_epoch = time.time()
+        self.offer_compression = offer_compression
+        self.deflate_negotiated = 0
         self.chargers = [
             Charger(self, cp_id, ip) for cp_id, ip in zip(ids, source_ips, strict=True)
         ]
@@ -785,6 +805,7 @@ class Generator:
             "unexpected_replies": self.unexpected,
             "disconnects": self.disconnects,
             "server_closes": self.server_closes,
+            "deflate_negotiated": self.deflate_negotiated,
         }
 
     async def close(self) -> None:
@@ -846,6 +867,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="local address to connect from, or 'per-charger' (the default):"
                              " each charger its own 127.x.y.z, or 'any'")
     parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--offer-compression", action="store_true",
+                        help="offer permessage-deflate in the handshake")
     parser.add_argument("--no-follow-triggers", action="store_true",
                         help="do not send the Heartbeat a TriggerMessage asks for")
     args = parser.parse_args(argv)
@@ -866,7 +889,7 @@ def main(argv: list[str] | None = None) -> int:
             ips = [charger_address(n) for n in numbers]
         else:
             ips = [None if args.source_ip == "any" else args.source_ip] * args.count
-        gen = Generator(args.url, ids, ips, not args.no_follow_triggers)
+        gen = Generator(args.url, ids, ips, not args.no_follow_triggers, args.offer_compression)
         await serve_json_commands(lambda cmd: _dispatch(gen, cmd), gen.close)
 
     asyncio.run(run())

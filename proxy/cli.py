@@ -1,4 +1,4 @@
-"""The ``pgcsms`` command: ``migrate``, ``serve`` and ``rfid``."""
+"""The ``pgcsms`` command: ``migrate``, ``serve``, ``rfid`` and ``simulate``."""
 
 from __future__ import annotations
 
@@ -69,9 +69,12 @@ def _parser() -> argparse.ArgumentParser:
                                help="serve /health and /metrics over HTTP here (default: off)")
     serve_command.add_argument("--no-migrate", action="store_true",
                                help="do not migrate first (when serving as a role that may not)")
+    serve_command.add_argument("--no-compression", action="store_true",
+                               help="refuse permessage-deflate even when a charger offers it")
     tls = serve_command.add_argument_group("TLS (OCPP security profiles 2 and 3)")
-    tls.add_argument("--tls-cert", help="server certificate chain (PEM); serves wss:// instead of ws://")
-    tls.add_argument("--tls-key", help="private key of --tls-cert (PEM)")
+    tls.add_argument("--tls-cert", action="append", help="server certificate chain (PEM); serves wss:// instead "
+                     "of ws://; give it twice (an ECDSA and an RSA certificate, each with its --tls-key) to serve both")
+    tls.add_argument("--tls-key", action="append", help="private key of the --tls-cert in the same position (PEM)")
     tls.add_argument("--tls-client-ca", help="CA that client certificates must chain to (profile 3)")
     limits = serve_command.add_argument_group("limits")
     defaults = Limits()
@@ -100,6 +103,23 @@ def _parser() -> argparse.ArgumentParser:
                               help="seconds: the same card read again within them is one scan (default 2)")
     rfid_command.add_argument("--no-migrate", action="store_true",
                               help="do not migrate first (when running as a role that may not)")
+
+    sim = commands.add_parser("simulate", help="run simulated charge points against a central system")
+    sim.add_argument("--url", required=True, help="central system, e.g. ws://127.0.0.1:9000/ocpp (+ /ID)")
+    sim.add_argument("--count", type=int, default=1, help="chargers, named PREFIX0001... (default 1)")
+    sim.add_argument("--protocol", choices=["1.6"], default="1.6")
+    sim.add_argument("--profile", choices=["session", "idle", "meter-heavy"], default="session")
+    sim.add_argument("--id-tag", action="append", help="a card drivers present, repeatable; with {n}, one card per "
+                     "charger used there only (default SIM-TAG-{n}); a card is in one session at a time")
+    sim.add_argument("--duration", type=float, help="seconds, then sessions end (default: until SIGINT/SIGTERM)")
+    sim.add_argument("--speed", type=float, default=60.0, help="simulated seconds of charging per second "
+                     "(default 60: sessions of 5-20 minutes take 5-20 s); protocol timers stay real")
+    sim.add_argument("--meter-interval", type=int, help="MeterValueSampleInterval, seconds (default 5; meter-heavy 1)")
+    sim.add_argument("--password", default=os.environ.get("PGCSMS_SIMULATE_PASSWORD"),
+                     help="HTTP Basic auth, user = identity (or PGCSMS_SIMULATE_PASSWORD)")
+    sim.add_argument("--prefix", default="SIM-", help="identity prefix (default SIM-)")
+    sim.add_argument("--seed", type=int, help="random seed (printed in the summary)")
+    sim.add_argument("--concurrency", type=int, default=20, help="handshakes in flight at once (default 20)")
     return parser
 
 
@@ -129,11 +149,13 @@ async def _serve(args: argparse.Namespace, dsn: str) -> None:
         handshake_timeout=args.handshake_timeout)
     context = None
     if args.tls_cert or args.tls_key or args.tls_client_ca:
-        if not (args.tls_cert and args.tls_key):
-            raise SystemExit("pgcsms: --tls-cert and --tls-key go together")
-        context = server_context(args.tls_cert, args.tls_key, args.tls_client_ca)
+        if not (args.tls_cert and args.tls_key) or len(args.tls_cert) != len(args.tls_key):
+            raise SystemExit("pgcsms: --tls-cert and --tls-key go together, one key for each certificate")
+        pairs = list(zip(args.tls_cert, args.tls_key, strict=True))
+        context = server_context(*pairs[0], args.tls_client_ca, more_certificates=pairs[1:])
     central = CentralSystem(dsn, host=host, port=port, node_id=node_id, pool_size=args.pool_size,
-                            parse_concurrency=args.parse_concurrency, limits=limits, ssl=context)
+                            parse_concurrency=args.parse_concurrency, limits=limits, ssl=context,
+                            compression=not args.no_compression)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -153,6 +175,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # websockets' debug log shows headers and frames: Authorization, AuthorizationKey.
     logging.getLogger("websockets").setLevel(max(logging.getLevelName(args.log_level), logging.INFO))
+    if args.command == "simulate":  # a client: no database
+        from .simulator import run_command
+
+        return run_command(args)
     try:
         with _database(args) as dsn:
             if not getattr(args, "no_migrate", False):
