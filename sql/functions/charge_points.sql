@@ -24,10 +24,22 @@ BEGIN
            description = coalesce(excluded.description, cp.description),
            ping_interval = coalesce(excluded.ping_interval, cp.ping_interval),
            updated_at = now();
+    -- A 2.0.1 station we answered Pending believes it is Pending until it
+    -- boots again (B02): ask it to boot now rather than at its retry interval,
+    -- so the commands that wait for its acceptance go out.
+    IF add_charge_point.registration_status = 'Accepted' AND EXISTS (
+            SELECT FROM pgcsms.charge_points AS cp
+             WHERE cp.id = add_charge_point.id AND cp.ocpp_version <> '1.6' AND cp.boot_status = 'Pending')
+       AND NOT EXISTS (
+            SELECT FROM pgcsms.commands AS c
+             WHERE c.charge_point_id = add_charge_point.id AND c.action = 'TriggerMessage'
+               AND c.status IN ('queued', 'sent') AND c.payload->>'requestedMessage' = 'BootNotification') THEN
+        PERFORM ocpp.send(add_charge_point.id, 'TriggerMessage', '{"requestedMessage": "BootNotification"}');
+    END IF;
 END
 $$;
 COMMENT ON FUNCTION ocpp.add_charge_point(text, text, text, integer) IS
-    'Registers a charge point (Accepted unless registration_status says Pending or Rejected), or updates one. ping_interval: seconds between WebSocket pings for this charger, 0 for none (NULL: the ping_interval setting).';
+    'Registers a charge point (Accepted unless registration_status says Pending or Rejected), or updates one. Accepting a 2.0.1 station that was answered Pending queues TriggerMessage(BootNotification), so it learns at once. ping_interval: seconds between WebSocket pings for this charger, 0 for none (NULL: the ping_interval setting).';
 REVOKE ALL ON FUNCTION ocpp.add_charge_point(text, text, text, integer) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION ocpp.add_charge_point(text, text, text, integer) TO pgcsms_operator;
 

@@ -43,9 +43,7 @@ BEGIN
         RETURN;
     END IF;
     -- The charger took a new AuthorizationKey: from now on it authenticates with it.
-    IF c.secret_payload IS NOT NULL AND upper(c.payload->>'key') = 'AUTHORIZATIONKEY' THEN
-        PERFORM ocpp.set_password(c.charge_point_id, c.secret_payload->>'value');
-    END IF;
+    PERFORM ocpp._take_new_password(c);
     INSERT INTO pgcsms.charger_configuration AS cc
         (charge_point_id, key, value, readonly, unknown, reboot_required_since, command_id)
     VALUES (c.charge_point_id, c.payload->>'key', c.payload->>'value', false, false,

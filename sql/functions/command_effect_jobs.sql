@@ -1,33 +1,47 @@
--- Jobs: GetDiagnostics, UpdateFirmware, GetLog, SignedUpdateFirmware, and the
--- status notifications that report on them (ocpp.on_job_status).
+-- Jobs: GetDiagnostics, UpdateFirmware, GetLog, SignedUpdateFirmware, and
+-- OCPP 2.0.1's UpdateFirmware, GetLog, PublishFirmware and UnpublishFirmware
+-- (the same fields where both versions have them), and the status
+-- notifications that report on them (ocpp.on_job_status).
 CREATE OR REPLACE FUNCTION ocpp._effect_job(c pgcsms.commands)
 RETURNS void
 LANGUAGE plpgsql
 AS $$
 DECLARE
     job_kind text := CASE c.action WHEN 'GetDiagnostics' THEN 'diagnostics' WHEN 'UpdateFirmware' THEN 'firmware'
-                                   WHEN 'GetLog' THEN 'log' ELSE 'signed_firmware' END;
+                                   WHEN 'GetLog' THEN 'log' WHEN 'SignedUpdateFirmware' THEN 'signed_firmware'
+                                   ELSE 'publish_firmware' END;
 BEGIN
+    -- Unpublished: the local controller no longer serves that firmware.
+    IF c.action = 'UnpublishFirmware' THEN
+        IF c.response->>'status' = 'Unpublished' THEN
+            UPDATE pgcsms.jobs AS j
+               SET status = 'Unpublished', finished_at = coalesce(j.finished_at, now()), updated_at = now()
+             WHERE j.charge_point_id = c.charge_point_id AND j.kind = 'publish_firmware'
+               AND j.checksum = c.payload->>'checksum' AND j.status <> 'Unpublished';
+        END IF;
+        RETURN;
+    END IF;
     IF c.status NOT IN ('accepted', 'completed') THEN
         RETURN;
     END IF;
-    -- Diagnostics and firmware notifications carry no requestId: a new job
-    -- replaces the open one. GetLog and SignedUpdateFirmware say so:
-    -- AcceptedCanceled means the running one was cancelled.
+    -- AcceptedCanceled: the charger cancelled the running job of the kind for
+    -- this one. 1.6 diagnostics and firmware notifications carry no
+    -- requestId, and a charger updates one firmware at a time: a new job
+    -- replaces the open one.
     IF job_kind IN ('diagnostics', 'firmware') OR c.response->>'status' = 'AcceptedCanceled' THEN
         UPDATE pgcsms.jobs AS j
-           SET status = CASE WHEN job_kind IN ('diagnostics', 'firmware') THEN 'Superseded' ELSE 'Canceled' END,
+           SET status = CASE WHEN c.response->>'status' = 'AcceptedCanceled' THEN 'Canceled' ELSE 'Superseded' END,
                finished_at = now(), updated_at = now()
          WHERE j.charge_point_id = c.charge_point_id AND j.kind = job_kind AND j.finished_at IS NULL;
     END IF;
-    INSERT INTO pgcsms.jobs (charge_point_id, kind, command_id, request_id, location, file_name, status)
+    INSERT INTO pgcsms.jobs (charge_point_id, kind, command_id, request_id, location, file_name, checksum, status)
     VALUES (c.charge_point_id, job_kind, c.id, (c.payload->>'requestId')::integer,
             coalesce(c.payload->>'location', c.payload#>>'{log,remoteLocation}', c.payload#>>'{firmware,location}'),
-            coalesce(c.response->>'fileName', c.response->>'filename'), 'Accepted');
+            coalesce(c.response->>'fileName', c.response->>'filename'), c.payload->>'checksum', 'Accepted');
 END
 $$;
 COMMENT ON FUNCTION ocpp._effect_job(pgcsms.commands) IS
-    'GetDiagnostics, UpdateFirmware, GetLog, SignedUpdateFirmware accepted: a job in ocpp.jobs (status Accepted, file name from the answer) that the following status notifications update.';
+    'GetDiagnostics, UpdateFirmware, GetLog, SignedUpdateFirmware, PublishFirmware accepted: a job in ocpp.jobs (status Accepted, file name from the answer, checksum of published firmware) that the following status notifications update; AcceptedCanceled cancels the running job of the kind, a diagnostics or firmware job supersedes the open one. UnpublishFirmware answered Unpublished: the publish jobs of that checksum become Unpublished.';
 
 -- Called by ocpp.on_job_status for each notification: the job it is about,
 -- brought to the notified status. Idle reports no job.
@@ -37,18 +51,22 @@ LANGUAGE plpgsql
 AS $$
 DECLARE
     job bigint;
-    final boolean := CASE kind
-        WHEN 'diagnostics' THEN status IN ('Uploaded', 'UploadFailed')
-        WHEN 'firmware' THEN status IN ('Installed', 'InstallationFailed', 'DownloadFailed')
-        WHEN 'log' THEN status IN ('Uploaded', 'UploadFailure', 'BadMessage', 'NotSupportedOperation', 'PermissionDenied')
-        WHEN 'signed_firmware' THEN status IN ('Installed', 'InstallationFailed', 'DownloadFailed',
-                                               'InstallVerificationFailed', 'InvalidSignature')
+    final boolean := CASE
+        WHEN kind = 'diagnostics' THEN status IN ('Uploaded', 'UploadFailed')
+        -- 1.6's firmware statuses, and 2.0.1's, which has the signed firmware's failures
+        WHEN kind IN ('firmware', 'signed_firmware') THEN status IN ('Installed', 'InstallationFailed', 'DownloadFailed',
+                                                                     'InstallVerificationFailed', 'InvalidSignature')
+        -- 2.0.1 reports the upload a newer GetLog cancelled as AcceptedCanceled
+        WHEN kind = 'log' THEN status IN ('Uploaded', 'UploadFailure', 'BadMessage', 'NotSupportedOperation',
+                                          'PermissionDenied', 'AcceptedCanceled')
+        WHEN kind = 'publish_firmware' THEN status IN ('Published', 'DownloadFailed', 'InvalidChecksum', 'PublishFailed')
         ELSE false END;
 BEGIN
     IF status IS NULL OR status = 'Idle' THEN
         RETURN NULL;
     END IF;
-    IF request_id IS NOT NULL AND kind IN ('log', 'signed_firmware') THEN
+    -- 1.6 diagnostics and firmware notifications name no request.
+    IF request_id IS NOT NULL THEN
         SELECT j.id INTO job FROM pgcsms.jobs AS j
          WHERE j.charge_point_id = _link_job_status.charge_point_id AND j.kind = _link_job_status.kind
            AND j.request_id = _link_job_status.request_id
@@ -68,4 +86,4 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION ocpp._link_job_status(text, text, text, integer) IS
-    'The job a status notification reports on (log and signed_firmware by requestId, else the newest open job of its kind), updated to its status and finished on a final one; NULL for Idle or when there is none.';
+    'The job a status notification reports on (by requestId when it has one, else the newest open job of its kind), updated to its status and finished on a final one; NULL for Idle or when there is none.';

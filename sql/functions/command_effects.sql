@@ -48,24 +48,34 @@ AS $$
 $$;
 COMMENT ON FUNCTION ocpp._array(jsonb) IS 'The value if it is a JSON array, else [].';
 
+-- ChangeAvailability accepted or scheduled, in any version: the availability
+-- the charger was asked for, per (evse_id, connector_id) as in
+-- pgcsms.connectors.
+CREATE OR REPLACE FUNCTION ocpp._record_availability(c pgcsms.commands, evse_id integer, connector_id integer,
+                                                     availability text)
+RETURNS void
+LANGUAGE sql
+AS $$
+    INSERT INTO pgcsms.connector_availability AS a
+        (charge_point_id, evse_id, connector_id, availability, scheduled, command_id)
+    SELECT c.charge_point_id, evse_id, connector_id, availability, c.response->>'status' = 'Scheduled', c.id
+     WHERE c.status = 'accepted'
+    ON CONFLICT (charge_point_id, evse_id, connector_id) DO UPDATE
+       SET availability = excluded.availability, scheduled = excluded.scheduled, command_id = excluded.command_id,
+           updated_at = now()
+$$;
+COMMENT ON FUNCTION ocpp._record_availability(pgcsms.commands, integer, integer, text) IS
+    'ChangeAvailability answered Accepted or Scheduled (any OCPP version): the requested availability of a connector, EVSE or charger in ocpp.connector_availability, scheduled when the charger applies it after the running transaction.';
+
 CREATE OR REPLACE FUNCTION ocpp._effect_change_availability(c pgcsms.commands)
 RETURNS void
-LANGUAGE plpgsql
+LANGUAGE sql
 AS $$
-BEGIN
-    IF c.status <> 'accepted' THEN
-        RETURN;
-    END IF;
-    INSERT INTO pgcsms.connector_availability AS a (charge_point_id, connector_id, availability, scheduled, command_id)
-    VALUES (c.charge_point_id, (c.payload->>'connectorId')::integer, c.payload->>'type',
-            c.response->>'status' = 'Scheduled', c.id)
-    ON CONFLICT (charge_point_id, connector_id) DO UPDATE
-       SET availability = excluded.availability, scheduled = excluded.scheduled, command_id = excluded.command_id,
-           updated_at = now();
-END
+    SELECT ocpp._record_availability(c, (c.payload->>'connectorId')::integer, (c.payload->>'connectorId')::integer,
+                                     c.payload->>'type')
 $$;
 COMMENT ON FUNCTION ocpp._effect_change_availability(pgcsms.commands) IS
-    'ChangeAvailability Accepted or Scheduled: the connector''s requested availability in ocpp.connector_availability, scheduled when the charger applies it after the running transaction.';
+    'ChangeAvailability (1.6) Accepted or Scheduled: the connector''s requested availability in ocpp.connector_availability (ocpp._record_availability), its connectorId as evse_id and connector_id.';
 
 CREATE OR REPLACE FUNCTION ocpp._effect_data_transfer(c pgcsms.commands)
 RETURNS void

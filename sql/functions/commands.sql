@@ -48,10 +48,8 @@ BEGIN
     IF expires_at <= now() THEN
         RAISE EXCEPTION 'expires_at % has already passed', expires_at USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    IF ocpp._redact_secrets(action, payload) IS DISTINCT FROM payload THEN
-        -- A new AuthorizationKey: refuse one we could not store before the charger takes it.
-        PERFORM ocpp._check_password(payload->>'value');
-    END IF;
+    -- A new charger password (AuthorizationKey, BasicAuthPassword): refuse one we could not store before the charger takes it.
+    PERFORM ocpp._check_password(ocpp._new_password(action, payload));
     INSERT INTO pgcsms.commands (charge_point_id, action, payload, secret_payload, expires_at)
     VALUES (send.charge_point_id, send.action, ocpp._redact_secrets(action, payload),
             CASE WHEN ocpp._redact_secrets(action, payload) IS DISTINCT FROM payload THEN payload END,
@@ -209,7 +207,13 @@ DECLARE
 BEGIN
     -- Fencing: only the connection that holds the charger now. The row lock
     -- serialises claims for one charger (and waits out a concurrent connect).
-    SELECT cp.ocpp_version, cp.registration_status INTO version, registration
+    -- A 2.0.1 station is Accepted once told so in a BootNotification answer
+    -- (boot_status); until then it is Pending to us as it is to itself.
+    SELECT cp.ocpp_version,
+           CASE WHEN cp.ocpp_version <> '1.6' AND cp.registration_status = 'Accepted'
+                     AND cp.boot_status IS DISTINCT FROM 'Accepted' AND cp.boot_status IS NOT NULL
+                THEN 'Pending' ELSE cp.registration_status END
+      INTO version, registration
       FROM pgcsms.charge_points AS cp
      WHERE cp.id = next_command.charge_point_id AND cp.node_id = next_command.node_id
        AND cp.connection_epoch = next_command.epoch AND cp.connected AND cp.registration_status <> 'Rejected'
@@ -386,13 +390,14 @@ AS $$
                             WHERE a.ocpp_version = coalesce(_command_status.ocpp_version, '1.6')
                               AND a.action = _command_status.action AND a.sent_by = 'CSMS'), false)
             THEN 'completed'
-        WHEN response->>'status' IN ('Accepted', 'RebootRequired', 'Scheduled', 'Unlocked', 'AcceptedCanceled')
+        WHEN response->>'status' IN ('Accepted', 'RebootRequired', 'Scheduled', 'Unlocked', 'AcceptedCanceled',
+                                     'Unpublished')
             THEN 'accepted'
         ELSE 'rejected'
     END
 $$;
 COMMENT ON FUNCTION ocpp._command_status(text, jsonb, text) IS
-    'The status of an answered command: completed when the action''s answer has no status field; accepted for Accepted, RebootRequired (ChangeConfiguration), Scheduled (ChangeAvailability), Unlocked (UnlockConnector), AcceptedCanceled (GetLog, SignedUpdateFirmware); rejected for any other status.';
+    'The status of an answered command: completed when the action''s answer has no status field; accepted for Accepted, RebootRequired (ChangeConfiguration), Scheduled (ChangeAvailability), Unlocked (UnlockConnector), AcceptedCanceled (GetLog, SignedUpdateFirmware, UpdateFirmware), Unpublished (UnpublishFirmware); rejected for any other status.';
 
 -- Every command that reaches a final status passes here once: its business
 -- effect (in a subtransaction, so a fault there cannot lose the answer; it

@@ -1,5 +1,9 @@
-CREATE OR REPLACE FUNCTION ocpp.on_data_transfer(charge_point_id text, unique_id text, payload jsonb)
-RETURNS jsonb
+-- DataTransfer from a charger, in either OCPP version: the vendor registry
+-- (ocpp.data_transfer_vendors) decides the answer. 2.0.1's data may be any
+-- JSON: it is kept as text (a string as itself, anything else as JSON text);
+-- the journal has it verbatim.
+CREATE OR REPLACE FUNCTION ocpp._receive_data_transfer(charge_point_id text, payload jsonb)
+RETURNS text
 LANGUAGE plpgsql
 AS $$
 DECLARE
@@ -18,8 +22,17 @@ BEGIN
     END IF;
     INSERT INTO pgcsms.data_transfers (charge_point_id, vendor_id, message_id, data, status)
     VALUES (charge_point_id, payload->>'vendorId', payload->>'messageId', payload->>'data', status);
-    RETURN jsonb_build_object('status', status);
+    RETURN status;
 END
+$$;
+COMMENT ON FUNCTION ocpp._receive_data_transfer(text, jsonb) IS
+    'A DataTransfer from a charger (vendorId, messageId, data), stored (ocpp.data_transfers, direction in) with the status it is answered: UnknownVendorId, UnknownMessageId, or the vendor''s status, from ocpp.data_transfer_vendors.';
+
+CREATE OR REPLACE FUNCTION ocpp.on_data_transfer(charge_point_id text, unique_id text, payload jsonb)
+RETURNS jsonb
+LANGUAGE sql
+AS $$
+    SELECT jsonb_build_object('status', ocpp._receive_data_transfer(charge_point_id, payload))
 $$;
 COMMENT ON FUNCTION ocpp.on_data_transfer(text, text, jsonb) IS
     'DataTransfer: stored; answered from ocpp.data_transfer_vendors (UnknownVendorId, UnknownMessageId, or the vendor''s status).';

@@ -28,19 +28,9 @@ BEGIN
                                                  'parentIdTag', existing.parent_id_tag)));
     END IF;
 
-    -- A charger starts only on a free connector: a transaction still open
-    -- there lost its StopTransaction. Close it (a late stop fills it in) and
-    -- flag it for review.
-    WITH superseded AS (
-        UPDATE pgcsms.transactions AS tx
-           SET stopped_at = greatest(tx.started_at, charger_time)
-         WHERE tx.charge_point_id = on_start_transaction.charge_point_id
-           AND tx.connector_id = connector AND tx.stopped_at IS NULL
-        RETURNING tx.id)
-    INSERT INTO pgcsms.anomalies (charge_point_id, kind, unique_id, transaction_id, detail)
-    SELECT charge_point_id, 'superseded_transaction', unique_id, s.id,
-           jsonb_build_object('reason', 'a new transaction started on its connector', 'connector_id', connector)
-      FROM superseded AS s;
+    -- A charger starts only on a free connector: one still open there lost
+    -- its StopTransaction (ocpp._supersede_open_transactions).
+    PERFORM ocpp._supersede_open_transactions(charge_point_id, connector, charger_time, unique_id);
 
     info := ocpp._authorization(charge_point_id, presented_tag);
     -- A connector reserved for another tag (ocpp._reserved_for_other).
@@ -58,14 +48,7 @@ BEGIN
     RETURNING id INTO new_id;
 
     IF reservation IS NOT NULL THEN
-        UPDATE pgcsms.reservations AS r SET status = 'Used', transaction_id = new_id, updated_at = now()
-         WHERE r.id = reservation AND r.charge_point_id = on_start_transaction.charge_point_id
-           AND r.status IN ('Requested', 'Accepted');
-        IF NOT FOUND THEN
-            INSERT INTO pgcsms.anomalies (charge_point_id, kind, unique_id, transaction_id, detail)
-            VALUES (charge_point_id, 'unknown_reservation', unique_id, new_id,
-                    jsonb_build_object('reservation_id', reservation));
-        END IF;
+        PERFORM ocpp._use_reservation(charge_point_id, reservation, new_id, unique_id);
     END IF;
 
     PERFORM ocpp._check_clock(charge_point_id, unique_id, charger_time);
@@ -77,3 +60,29 @@ END
 $$;
 COMMENT ON FUNCTION ocpp.on_start_transaction(text, text, jsonb) IS
     'StartTransaction: opens a transaction with a database-generated transactionId and answers idTagInfo; a resent StartTransaction gets the same transactionId; a transaction left open on the connector is closed and flagged.';
+
+-- A connector (1.6) or EVSE (2.0.1) serves one transaction at a time: when a
+-- new one starts there, one still open lost its end. Close it at the new
+-- start (never before its own), and flag it for review; a late stop fills it
+-- in. Only those that started before new_start, when only_older: 2.0.1
+-- events arrive out of order, so the newest is not always the last heard of.
+CREATE OR REPLACE FUNCTION ocpp._supersede_open_transactions(
+    charge_point_id text, evse_id integer, new_start timestamptz, unique_id text, keep bigint DEFAULT NULL,
+    only_older boolean DEFAULT false)
+RETURNS void
+LANGUAGE sql
+AS $$
+    WITH superseded AS (
+        UPDATE pgcsms.transactions AS tx
+           SET stopped_at = greatest(tx.started_at, new_start)
+         WHERE tx.charge_point_id = _supersede_open_transactions.charge_point_id
+           AND tx.evse_id = _supersede_open_transactions.evse_id AND tx.stopped_at IS NULL
+           AND tx.id IS DISTINCT FROM keep AND (NOT only_older OR tx.started_at < new_start)
+        RETURNING tx.id)
+    INSERT INTO pgcsms.anomalies (charge_point_id, kind, unique_id, transaction_id, detail)
+    SELECT charge_point_id, 'superseded_transaction', unique_id, s.id,
+           jsonb_build_object('reason', 'a new transaction started on its connector', 'connector_id', evse_id)
+      FROM superseded AS s
+$$;
+COMMENT ON FUNCTION ocpp._supersede_open_transactions(text, integer, timestamptz, text, bigint, boolean) IS
+    'Closes (stopped_at = the new start, never before its own start) and flags as superseded_transaction the transactions still open on the EVSE (a 1.6 connector) where a new one starts, but keep; with only_older, only those that started before new_start.';

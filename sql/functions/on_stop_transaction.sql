@@ -38,11 +38,8 @@ BEGIN
                    stop_reason = coalesce(payload->>'reason', 'Local'),
                    stop_id_tag = payload->>'idTag'
              WHERE t.id = tx.id;
-            -- A TxProfile lives as long as its transaction (OCPP 1.6 §3.13.2);
-            -- one set without a transactionId belongs to the connector's transaction.
-            DELETE FROM pgcsms.charging_profiles AS p
-             WHERE p.charge_point_id = on_stop_transaction.charge_point_id AND p.purpose = 'TxProfile'
-               AND (p.transaction_id = tx.id OR (p.transaction_id IS NULL AND p.connector_id = tx.connector_id));
+            -- Its TxProfiles end with it: the trigger transactions_end_profiles
+            -- (ocpp._end_transaction_profiles), the same for every version.
             PERFORM pg_notify('ocpp_event', jsonb_build_object(
                 'event', 'transaction_stopped', 'charge_point_id', charge_point_id, 'transaction_id', tx.id,
                 'connector_id', connector, 'energy_wh', (payload->>'meterStop')::bigint - tx.meter_start,
@@ -51,7 +48,7 @@ BEGIN
     END IF;
 
     IF apply AND payload ? 'transactionData' THEN
-        PERFORM ocpp._store_meter_values(charge_point_id, connector, transaction_id, known,
+        PERFORM ocpp._store_meter_values(charge_point_id, connector, connector, transaction_id, known,
                                          payload->'transactionData', 'StopTransaction');
     END IF;
     PERFORM ocpp._check_clock(charge_point_id, unique_id, charger_time);

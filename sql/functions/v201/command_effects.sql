@@ -27,10 +27,10 @@ BEGIN
         WHEN 'SetChargingProfile' THEN PERFORM ocpp._v201_effect_set_charging_profile(c);
         WHEN 'ClearChargingProfile' THEN PERFORM ocpp._v201_effect_clear_charging_profile(c);
         WHEN 'GetCompositeSchedule' THEN PERFORM ocpp._v201_effect_get_composite_schedule(c);
-        WHEN 'UpdateFirmware', 'GetLog', 'PublishFirmware' THEN PERFORM ocpp._v201_effect_job(c);
+        WHEN 'UpdateFirmware', 'GetLog', 'PublishFirmware', 'UnpublishFirmware' THEN PERFORM ocpp._effect_job(c);
         WHEN 'InstallCertificate', 'CertificateSigned', 'GetInstalledCertificateIds', 'DeleteCertificate' THEN
             PERFORM ocpp._v201_effect_certificates(c);
-        WHEN 'SetDisplayMessage', 'ClearDisplayMessage' THEN PERFORM ocpp._v201_effect_display_message(c);
+        WHEN 'SetDisplayMessage', 'ClearDisplayMessage', 'GetDisplayMessages' THEN PERFORM ocpp._v201_effect_display_message(c);
         WHEN 'DataTransfer' THEN PERFORM ocpp._effect_data_transfer(c);
         ELSE NULL;
     END CASE;

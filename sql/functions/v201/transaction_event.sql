@@ -1,0 +1,272 @@
+-- OCPP 2.0.1 TransactionEvent (E, J02): the station names its transaction and
+-- tells its story in numbered events (seqNo) that may come late, twice, out
+-- of order, or without the Started one (offline replays, E04/E08/E11,
+-- TC_E_31), and it cannot be refused: a CALLERROR only makes the station send
+-- it again (E13). So every event is kept (pgcsms.transaction_events), a
+-- resend gets the answer the first one got, and the transaction's row is
+-- derived again from all of its events in seqNo order: a late event never
+-- overwrites what a later one said.
+
+CREATE OR REPLACE FUNCTION ocpp.v201_transaction_event(charge_point_id text, unique_id text, payload jsonb)
+RETURNS jsonb
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    info jsonb := payload->'transactionInfo';
+    tx_ref text := payload->'transactionInfo'->>'transactionId';
+    seq bigint := (payload->>'seqNo')::bigint;
+    kind text := payload->>'eventType';
+    happened_at timestamptz := ocpp._ts(payload->>'timestamp');
+    queued_offline boolean := coalesce((payload->>'offline')::boolean, false);
+    evse integer := (payload->'evse'->>'id')::integer;
+    connector integer := (payload->'evse'->>'connectorId')::integer;
+    token text := payload->'idToken'->>'idToken';
+    token_type text := payload->'idToken'->>'type';
+    reservation bigint := (payload->>'reservationId')::bigint;
+    -- A token presented to stop starts nothing: no ConcurrentTx, no reservation.
+    stopping boolean := payload->>'triggerReason' = 'StopAuthorized' OR payload->>'eventType' = 'Ended';
+    tx pgcsms.transactions;
+    was pgcsms.transactions;
+    created boolean := false;
+    previous pgcsms.transaction_events;
+    token_info jsonb;
+    answer jsonb := '{}';
+BEGIN
+    -- The transaction, made by whichever of its events comes first. Looked up
+    -- before inserting: a conflicting INSERT would use up an id.
+    SELECT * INTO tx FROM pgcsms.transactions AS t
+     WHERE t.charge_point_id = v201_transaction_event.charge_point_id AND t.remote_id = tx_ref
+       FOR UPDATE;
+    IF NOT FOUND THEN
+        INSERT INTO pgcsms.transactions AS t
+            (charge_point_id, remote_id, ocpp_version, evse_id, connector_id, started_at, start_unique_id)
+        VALUES (charge_point_id, tx_ref, '2.0.1', evse, connector, happened_at, unique_id)
+        ON CONFLICT ON CONSTRAINT transactions_charge_point_id_remote_id_key DO NOTHING
+        RETURNING t.* INTO tx;
+        created := FOUND;
+        IF NOT created THEN  -- a twin of this event made it meanwhile
+            SELECT * INTO STRICT tx FROM pgcsms.transactions AS t
+             WHERE t.charge_point_id = v201_transaction_event.charge_point_id AND t.remote_id = tx_ref
+               FOR UPDATE;
+        END IF;
+    END IF;
+    was := tx;
+
+    -- One transaction at a time on an EVSE: an older one still open there
+    -- lost its end (ocpp._supersede_open_transactions), which frees its token.
+    IF coalesce(evse, tx.evse_id) IS NOT NULL AND tx.stopped_at IS NULL
+       AND (created OR tx.evse_id IS NULL OR kind = 'Started') THEN
+        PERFORM ocpp._supersede_open_transactions(
+            charge_point_id, coalesce(evse, tx.evse_id), CASE WHEN kind = 'Started' THEN happened_at ELSE tx.started_at END,
+            unique_id, keep => tx.id, only_older => true);
+    END IF;
+
+    -- The token it carries, checked by the rule of every version (C12.FR.03,
+    -- E01.FR.11): answered even when the station took it from its cache or
+    -- local list, and whatever the answer the transaction stays (the station
+    -- decides whether to stop).
+    IF payload ? 'idToken' THEN
+        token_info := ocpp._authorize_token(charge_point_id, token, token_type,
+                                            check_concurrent => NOT stopping, own_transaction => tx.id);
+        IF NOT stopping AND token_info->>'status' = 'Accepted' AND coalesce(evse, tx.evse_id) IS NOT NULL
+           AND ocpp._reserved_for_other(charge_point_id, coalesce(evse, tx.evse_id), token,
+                                        CASE WHEN reservation BETWEEN 0 AND 2147483647 THEN reservation::integer END) THEN
+            token_info := jsonb_build_object('status', 'Invalid');
+        END IF;
+        answer := jsonb_build_object('idTokenInfo', ocpp._v201_id_token_info(token_info));
+    END IF;
+
+    -- A resend: the answer it had. Another event under the same seqNo: kept
+    -- for review, not applied.
+    SELECT * INTO previous FROM pgcsms.transaction_events AS e
+     WHERE e.charge_point_id = v201_transaction_event.charge_point_id AND e.remote_id = tx_ref AND e.seq_no = seq;
+    IF FOUND THEN
+        IF previous.payload = payload THEN
+            RETURN previous.response;
+        END IF;
+        INSERT INTO pgcsms.anomalies (charge_point_id, kind, unique_id, transaction_id, detail)
+        VALUES (charge_point_id, 'transaction_event_conflict', unique_id, tx.id,
+                jsonb_build_object('transaction_id', tx_ref, 'seq_no', seq, 'first_unique_id', previous.unique_id,
+                                   'payload', payload));
+        RETURN answer;
+    END IF;
+
+    INSERT INTO pgcsms.transaction_events
+        (charge_point_id, remote_id, seq_no, transaction_id, event_type, trigger_reason, charger_at, offline,
+         evse_id, connector_id, charging_state, time_spent_charging, stopped_reason, remote_start_id,
+         reservation_id, number_of_phases_used, cable_max_current, id_token, id_token_type,
+         authorization_status, group_id_token, unique_id, payload, response)
+    VALUES (charge_point_id, tx_ref, seq, tx.id, kind, payload->>'triggerReason', happened_at, queued_offline,
+            evse, connector, info->>'chargingState', (info->>'timeSpentCharging')::bigint,
+            CASE WHEN kind = 'Ended' THEN coalesce(info->>'stoppedReason', 'Local') ELSE info->>'stoppedReason' END,
+            (info->>'remoteStartId')::bigint, reservation, (payload->>'numberOfPhasesUsed')::integer,
+            (payload->>'cableMaxCurrent')::integer, token, token_type, token_info->>'status',
+            token_info->>'group_id_token', unique_id, payload, answer);
+
+    IF payload ? 'meterValue' THEN
+        PERFORM ocpp._store_meter_values(charge_point_id, coalesce(evse, tx.evse_id), coalesce(connector, tx.connector_id),
+                                         tx.id, true, payload->'meterValue', 'TransactionEvent', '2.0.1');
+    END IF;
+
+    tx := ocpp._v201_derive_transaction(tx, count_energy => payload ? 'meterValue' OR kind = 'Ended');
+
+    -- Its consequences, once each.
+    IF reservation IS NOT NULL THEN
+        PERFORM ocpp._use_reservation(charge_point_id, reservation, tx.id, unique_id);
+    END IF;
+    IF tx.remote_command_id IS NULL AND tx.remote_start_id IS NOT NULL THEN
+        UPDATE pgcsms.transactions AS t
+           SET remote_command_id = (
+                SELECT c.id FROM pgcsms.commands AS c
+                 WHERE c.charge_point_id = v201_transaction_event.charge_point_id
+                   AND c.action = 'RequestStartTransaction' AND c.payload->>'remoteStartId' = tx.remote_start_id::text
+                   AND c.status IN ('sent', 'accepted', 'timeout', 'interrupted')
+                 ORDER BY c.id DESC LIMIT 1)
+         WHERE t.id = tx.id
+        RETURNING t.* INTO tx;
+    END IF;
+    IF created AND kind = 'Ended' THEN
+        INSERT INTO pgcsms.anomalies (charge_point_id, kind, unique_id, transaction_id, detail)
+        VALUES (charge_point_id, 'unknown_transaction_stop', unique_id, tx.id,
+                jsonb_build_object('reason', 'the Ended event of a transaction never heard of: recorded from it',
+                                   'transaction_id', tx_ref, 'seq_no', seq));
+    ELSIF kind = 'Ended' AND was.stop_unique_id IS NOT NULL THEN
+        INSERT INTO pgcsms.anomalies (charge_point_id, kind, unique_id, transaction_id, detail)
+        VALUES (charge_point_id, 'duplicate_stop', unique_id, tx.id,
+                jsonb_build_object('transaction_id', tx_ref, 'seq_no', seq, 'first_unique_id', was.stop_unique_id));
+    END IF;
+    IF NOT queued_offline THEN
+        PERFORM ocpp._check_clock(charge_point_id, unique_id, happened_at);
+    END IF;
+
+    -- The events of 1.6, in the same words (plus evse_id, remote_id, ocpp_version).
+    IF created THEN
+        PERFORM pg_notify('ocpp_event', jsonb_build_object(
+            'event', 'transaction_started', 'charge_point_id', charge_point_id, 'transaction_id', tx.id,
+            'connector_id', tx.connector_id, 'id_tag', tx.id_tag, 'authorization_status', tx.authorization_status,
+            'evse_id', tx.evse_id, 'remote_id', tx.remote_id, 'ocpp_version', '2.0.1')::text);
+    END IF;
+    IF was.stop_unique_id IS NULL AND tx.stop_unique_id IS NOT NULL THEN
+        PERFORM pg_notify('ocpp_event', jsonb_build_object(
+            'event', 'transaction_stopped', 'charge_point_id', charge_point_id, 'transaction_id', tx.id,
+            'connector_id', tx.connector_id, 'energy_wh', tx.energy_wh, 'reason', tx.stop_reason,
+            'evse_id', tx.evse_id, 'remote_id', tx.remote_id, 'ocpp_version', '2.0.1')::text);
+    END IF;
+    RETURN answer;
+END
+$$;
+COMMENT ON FUNCTION ocpp.v201_transaction_event(text, text, jsonb) IS
+    'OCPP 2.0.1 TransactionEvent: keeps the event (ocpp.transaction_events) and its meter values, makes or updates the transaction of (station, transactionId) from all of its events in seqNo order (ocpp._v201_derive_transaction), uses its reservation, links its RequestStartTransaction (remoteStartId), supersedes an older transaction left open on the EVSE, and answers idTokenInfo when it carries an idToken (ocpp._authorize_token). A resend of the same seqNo changes nothing and gets the same answer; an Ended for a transaction never seen makes it and is flagged; nothing is refused.';
+
+-- A transaction's row from all of its events, in seqNo order: the Started
+-- event (or else the earliest) starts it, the first Ended one ends it
+-- (stoppedReason Local when left out), the first token presented otherwise
+-- than to stop is who started it and the last one presented to stop who
+-- stopped it, the newest chargingState is its state. What the row knew
+-- without its events (a superseded end) stays until an event says otherwise.
+CREATE OR REPLACE FUNCTION ocpp._v201_derive_transaction(tx pgcsms.transactions, count_energy boolean DEFAULT true)
+RETURNS pgcsms.transactions
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    derived pgcsms.transactions;
+BEGIN
+    WITH events AS (
+        SELECT e.seq_no, e.event_type, e.trigger_reason, e.charger_at, e.received_at, e.unique_id, e.offline,
+               e.evse_id, e.connector_id, e.charging_state, e.time_spent_charging, e.stopped_reason,
+               e.remote_start_id, e.reservation_id, e.id_token, e.id_token_type, e.authorization_status,
+               e.group_id_token, e.trigger_reason = 'StopAuthorized' OR e.event_type = 'Ended' AS stopping
+          FROM pgcsms.transaction_events AS e
+         WHERE e.charge_point_id = tx.charge_point_id AND e.remote_id = tx.remote_id),
+    story AS (
+        SELECT (array_agg(e.charger_at ORDER BY e.seq_no) FILTER (WHERE e.event_type = 'Started'))[1] AS started_at,
+               min(e.charger_at) AS first_at,
+               (array_agg(e.trigger_reason ORDER BY e.seq_no) FILTER (WHERE e.event_type = 'Started'))[1] AS start_trigger,
+               (array_agg(e.evse_id ORDER BY e.seq_no) FILTER (WHERE e.evse_id IS NOT NULL))[1] AS evse_id,
+               (array_agg(e.connector_id ORDER BY e.seq_no) FILTER (WHERE e.connector_id IS NOT NULL))[1] AS connector_id,
+               (array_agg(e.seq_no ORDER BY e.seq_no) FILTER (WHERE e.id_token IS NOT NULL AND NOT e.stopping))[1] AS start_token_seq,
+               (array_agg(e.seq_no ORDER BY e.seq_no DESC) FILTER (WHERE e.id_token IS NOT NULL AND e.stopping))[1] AS stop_token_seq,
+               (array_agg(e.seq_no ORDER BY e.seq_no) FILTER (WHERE e.event_type = 'Ended'))[1] AS ended_seq,
+               (array_agg(e.charging_state ORDER BY e.seq_no DESC) FILTER (WHERE e.charging_state IS NOT NULL))[1] AS charging_state,
+               (array_agg(e.time_spent_charging ORDER BY e.seq_no DESC) FILTER (WHERE e.time_spent_charging IS NOT NULL))[1] AS time_spent_charging,
+               (array_agg(e.remote_start_id ORDER BY e.seq_no) FILTER (WHERE e.remote_start_id IS NOT NULL))[1] AS remote_start_id,
+               (array_agg(e.reservation_id ORDER BY e.seq_no) FILTER (WHERE e.reservation_id IS NOT NULL))[1] AS reservation_id,
+               bool_or(e.offline) AS offline,
+               max(e.seq_no) AS last_seq_no
+          FROM events AS e),
+    energy AS (SELECT * FROM ocpp._v201_transaction_energy(tx.charge_point_id, tx.id) WHERE count_energy)
+    UPDATE pgcsms.transactions AS t
+       SET started_at = coalesce(s.started_at, s.first_at, t.started_at),
+           start_trigger_reason = s.start_trigger,
+           evse_id = coalesce(s.evse_id, t.evse_id),
+           connector_id = coalesce(s.connector_id, t.connector_id),
+           id_tag = st.id_token, id_token_type = st.id_token_type,
+           authorization_status = st.authorization_status, parent_id_tag = st.group_id_token,
+           stop_id_tag = sp.id_token, stop_id_token_type = sp.id_token_type,
+           stop_authorization_status = sp.authorization_status,
+           stopped_at = coalesce(en.charger_at, t.stopped_at),
+           stop_received_at = coalesce(en.received_at, t.stop_received_at),
+           stop_unique_id = en.unique_id,
+           stop_reason = en.stopped_reason,
+           stop_trigger_reason = en.trigger_reason,
+           charging_state = s.charging_state,
+           time_spent_charging = s.time_spent_charging,
+           remote_start_id = s.remote_start_id,
+           reservation_id = CASE WHEN s.reservation_id BETWEEN 0 AND 2147483647 THEN s.reservation_id END,
+           offline = s.offline,
+           last_seq_no = s.last_seq_no,
+           meter_start = CASE WHEN count_energy THEN g.meter_start ELSE t.meter_start END,
+           meter_stop = CASE WHEN NOT count_energy THEN t.meter_stop WHEN en.seq_no IS NOT NULL THEN g.meter_stop END,
+           energy_wh = CASE WHEN count_energy THEN g.energy_wh ELSE t.energy_wh END
+      FROM story AS s
+      LEFT JOIN energy AS g ON true
+      LEFT JOIN events AS st ON st.seq_no = s.start_token_seq
+      LEFT JOIN events AS sp ON sp.seq_no = s.stop_token_seq
+      LEFT JOIN events AS en ON en.seq_no = s.ended_seq
+     WHERE t.id = tx.id
+    RETURNING t.* INTO derived;
+    -- Values that came before the EVSE was known belong to it too.
+    IF tx.evse_id IS NULL AND derived.evse_id IS NOT NULL THEN
+        UPDATE pgcsms.meter_values AS v SET evse_id = derived.evse_id, connector_id = coalesce(v.connector_id, derived.connector_id)
+         WHERE v.transaction_id = tx.id AND v.charge_point_id = tx.charge_point_id AND v.evse_id IS NULL;
+    END IF;
+    RETURN derived;
+END
+$$;
+COMMENT ON FUNCTION ocpp._v201_derive_transaction(pgcsms.transactions, boolean) IS
+    'Derives a 2.0.1 transaction''s row from all of its events in seqNo order (start and its trigger, end, stoppedReason, tokens, EVSE, chargingState, remoteStartId, reservation) and, when count_energy (new readings, or the end), its energy (ocpp._v201_transaction_energy); returns the row.';
+
+-- Energy of a 2.0.1 transaction, from its Energy.Active.Import.Register
+-- readings at the outlet, all phases together, in time order: the sum of the
+-- rises between consecutive readings. A rise that would mean more power than
+-- energy_step_max_kw is no energy the EV took: a register read as 0 (at
+-- Transaction.Begin, by a station just back from an offline period) and then
+-- the lifetime register; a fall (a meter replaced or reset) counts nothing.
+CREATE OR REPLACE FUNCTION ocpp._v201_transaction_energy(
+    charge_point_id text, transaction_id bigint, OUT meter_start bigint, OUT meter_stop bigint, OUT energy_wh bigint)
+LANGUAGE sql STABLE
+AS $$
+    WITH readings AS (
+        SELECT v.normalized_value - lag(v.normalized_value) OVER w AS rise,
+               extract(epoch FROM v.sampled_at - lag(v.sampled_at) OVER w) AS seconds,
+               first_value(v.normalized_value) OVER whole AS first_wh,
+               last_value(v.normalized_value) OVER whole AS last_wh
+          FROM pgcsms.meter_values AS v
+         WHERE v.transaction_id = _v201_transaction_energy.transaction_id
+           AND v.charge_point_id = _v201_transaction_energy.charge_point_id AND v.transaction_known
+           AND v.measurand = 'Energy.Active.Import.Register' AND v.phase IS NULL AND v.location = 'Outlet'
+           AND v.normalized_value IS NOT NULL
+        WINDOW w AS (ORDER BY v.sampled_at, v.id),
+               whole AS (w ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)),
+    -- Once, not for every reading.
+    limit_kw AS MATERIALIZED (
+        SELECT CASE WHEN value ~ '^\d{1,9}(\.\d{1,6})?$' THEN value::double precision ELSE 1000 END AS kw
+          FROM (SELECT ocpp._setting('energy_step_max_kw') AS value) AS s)
+    -- kW * s / 3.6 = Wh
+    SELECT round(max(r.first_wh))::bigint, round(max(r.last_wh))::bigint,
+           round(coalesce(sum(r.rise) FILTER (WHERE r.rise > 0 AND r.rise <= l.kw * r.seconds / 3.6), 0))::bigint
+      FROM readings AS r CROSS JOIN limit_kw AS l
+     HAVING count(*) > 0
+$$;
+COMMENT ON FUNCTION ocpp._v201_transaction_energy(text, bigint) IS
+    'Energy (Wh) of a 2.0.1 transaction from its Energy.Active.Import.Register readings (outlet, all phases): first and last reading, and the sum of the rises between consecutive ones, leaving out a rise that means more average power than the energy_step_max_kw setting (1000 kW: a register of 0 then the lifetime register) and counting a fall as nothing. No row without readings.';
