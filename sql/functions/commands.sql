@@ -34,9 +34,16 @@ BEGIN
         RAISE EXCEPTION '% is not an action a central system sends to an OCPP % charge point',
                         quote_nullable(action), coalesce(version, '1.6 or 2.0.1')
             USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'one of: ' || (SELECT string_agg(DISTINCT a.action, ', ' ORDER BY a.action)
-                                          FROM pgcsms.protocol_actions AS a
-                                         WHERE a.sent_by = 'CSMS' AND (version IS NULL OR a.ocpp_version = version));
+                  HINT = coalesce(
+                      -- The same command under its name in the charger's version, e.g. RequestStartTransaction.
+                      (SELECT format('for OCPP %s: %s', a.ocpp_version, string_agg(a.helper, ', ' ORDER BY a.helper))
+                         FROM ocpp.command_actions AS a
+                        WHERE a.ocpp_version = version AND a.helper IS NOT NULL
+                          AND a.action IN (SELECT ocpp._same_command(send.action))
+                        GROUP BY a.ocpp_version),
+                      'one of: ' || (SELECT string_agg(DISTINCT a.action, ', ' ORDER BY a.action)
+                                       FROM pgcsms.protocol_actions AS a
+                                      WHERE a.sent_by = 'CSMS' AND (version IS NULL OR a.ocpp_version = version)));
     END IF;
     IF payload IS NULL THEN
         payload := '{}';
@@ -366,6 +373,28 @@ REVOKE ALL ON FUNCTION ocpp.command_backlog(text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION ocpp.command_backlog(text) TO pgcsms_proxy;
 
 -- Internals.
+
+CREATE OR REPLACE FUNCTION ocpp._same_command(action text)
+RETURNS SETOF text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+    -- The commands 2.0.1 renamed: the same request under another name.
+    SELECT unnest(CASE action
+        WHEN 'RemoteStartTransaction' THEN ARRAY['RequestStartTransaction']
+        WHEN 'RemoteStopTransaction' THEN ARRAY['RequestStopTransaction']
+        WHEN 'RequestStartTransaction' THEN ARRAY['RemoteStartTransaction']
+        WHEN 'RequestStopTransaction' THEN ARRAY['RemoteStopTransaction']
+        WHEN 'GetConfiguration' THEN ARRAY['GetVariables', 'GetBaseReport']
+        WHEN 'ChangeConfiguration' THEN ARRAY['SetVariables']
+        WHEN 'GetVariables' THEN ARRAY['GetConfiguration']
+        WHEN 'SetVariables' THEN ARRAY['ChangeConfiguration']
+        WHEN 'GetDiagnostics' THEN ARRAY['GetLog']
+        WHEN 'ExtendedTriggerMessage' THEN ARRAY['TriggerMessage']
+        WHEN 'SignedUpdateFirmware' THEN ARRAY['UpdateFirmware']
+        ELSE ARRAY[]::text[] END)
+$$;
+COMMENT ON FUNCTION ocpp._same_command(text) IS
+    'The actions of the other OCPP version that do what this one does (RemoteStartTransaction in 1.6 is RequestStartTransaction in 2.0.1, ...), for ocpp.send''s hint.';
 
 CREATE OR REPLACE FUNCTION ocpp._allowed_while_pending(ocpp_version text, action text)
 RETURNS boolean

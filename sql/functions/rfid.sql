@@ -108,8 +108,21 @@ BEGIN
             ELSIF reader.charge_point_id IS NULL THEN
                 outcome := 'no_charge_point';
             ELSE
-                command_id := ocpp.remote_start_transaction(
-                    reader.charge_point_id, record_scan.id_tag, reader.connector_id, expires_at => valid_until);
+                IF ocpp._charge_point_version(reader.charge_point_id) = '1.6' THEN
+                    command_id := ocpp.remote_start_transaction(
+                        reader.charge_point_id, record_scan.id_tag, reader.connector_id, expires_at => valid_until);
+                ELSE
+                    -- A card read by a reader is an RFID card: its type as enrolled, else ISO14443 for a
+                    -- 4- or 7-byte UID, else Local. The reader's connector is the station's EVSE.
+                    command_id := ocpp.request_start_transaction(
+                        reader.charge_point_id, record_scan.id_tag,
+                        id_token_type => coalesce(
+                            (SELECT t.id_token_type FROM pgcsms.id_tags AS t
+                              WHERE upper(t.id_tag) = upper(record_scan.id_tag) AND t.id_token_type IS NOT NULL LIMIT 1),
+                            CASE WHEN record_scan.id_tag ~ '^([0-9A-Fa-f]{8}|[0-9A-Fa-f]{14})$' THEN 'ISO14443'
+                                 ELSE 'Local' END),
+                        evse_id => reader.connector_id, expires_at => valid_until);
+                END IF;
                 outcome := 'remote_start_queued';
             END IF;
     END CASE;
@@ -124,6 +137,6 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION ocpp.record_scan(text, text, timestamptz) IS
-    'For pgcsms rfid: a card read by an RFID reader (id_tag as read, scanned_at when read). An unknown reader is added in mode log. Returns the outcome, stored in ocpp.rfid_scans: logged (mode log); enrolled | known (mode enroll); remote_start_queued, the card''s idTagInfo status in lower case (invalid | blocked | expired | concurrenttx), stale or no_charge_point (mode authorize). Notifies ocpp_event {"event":"rfid_scan",...}. Calling again with the same reader, tag and scanned_at records nothing and returns the first outcome.';
+    'For pgcsms rfid: a card read by an RFID reader (id_tag as read, scanned_at when read). An unknown reader is added in mode log. Returns the outcome, stored in ocpp.rfid_scans: logged (mode log); enrolled | known (mode enroll); remote_start_queued (RemoteStartTransaction to a 1.6 charger, RequestStartTransaction to a 2.0.1 one), the card''s idTagInfo status in lower case (invalid | blocked | expired | concurrenttx), stale or no_charge_point (mode authorize). Notifies ocpp_event {"event":"rfid_scan",...}. Calling again with the same reader, tag and scanned_at records nothing and returns the first outcome.';
 REVOKE ALL ON FUNCTION ocpp.record_scan(text, text, timestamptz) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION ocpp.record_scan(text, text, timestamptz) TO pgcsms_proxy;

@@ -11,6 +11,7 @@ from typing import Any
 
 import asyncpg
 import pytest
+from pgcsms.proxy.ocppj import Validator
 
 Login = Callable[[str], Awaitable[asyncpg.Connection]]
 
@@ -96,6 +97,17 @@ async def test_authorize_queues_a_remote_start(db, kiosk):
     assert json.loads(command["payload"]) == {"idTag": "TAG-1", "connectorId": 1}
     # Undelivered after rfid_scan_max_age (60 s), nobody is waiting at the kiosk any more.
     assert command["expires_at"] == at + timedelta(seconds=60)
+
+
+async def test_authorize_starts_a_2_0_1_station_with_request_start_transaction(db, kiosk):
+    await db.execute("UPDATE pgcsms.charge_points SET ocpp_version = '2.0.1' WHERE id = 'CP-1'")
+    await db.execute("SELECT ocpp.add_id_tag('04A2B3C4')")
+    assert await scan(db, kiosk, "04A2B3C4") == "remote_start_queued"
+    command = await db.fetchrow("SELECT action, payload FROM ocpp.commands")
+    payload = json.loads(command["payload"])
+    assert command["action"] == "RequestStartTransaction"
+    assert (payload["idToken"], payload["evseId"]) == ({"idToken": "04A2B3C4", "type": "ISO14443"}, 1)
+    Validator("2.0.1").check_request("RequestStartTransaction", payload)
 
 
 async def test_authorize_on_the_chargers_choice_of_connector(db, kiosk):
