@@ -78,7 +78,9 @@ async def connect(dsn: str, *, per_host_timeout: float = PER_HOST_TIMEOUT, **kwa
     for candidate in candidates:
         try:
             connection = await asyncpg.connect(candidate, timeout=per_host_timeout, **kwargs)
-        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+        # TargetServerAttributeNotMatched (a standby where read-write is wanted) is an InternalClientError.
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError,
+                asyncpg.InternalClientError) as error:
             if len(candidates) == 1:
                 raise
             failure = error
