@@ -37,8 +37,9 @@ async def _routes(db, function: str) -> dict[str, str]:
             for action in re.findall(r"'(\w+)'", actions)}
 
 
-def _tests_of(action: str, version: str) -> list[str]:
-    quoted = re.compile(rf"""["']{action}["']""")
+def _tests_of(action: str, version: str, helper: str | None = None) -> list[str]:
+    """Test files of the version that name the action (quoted) or call its helper."""
+    quoted = re.compile(rf"""["']{action}["']""" + (rf"|{re.escape(helper)}\(" if helper else ""))
     return [path.relative_to(ROOT).as_posix() for path in _TESTS
             if _is_v201(path) == (version == "2.0.1") and quoted.search(path.read_text(encoding="utf-8"))]
 
@@ -54,7 +55,12 @@ async def _table(db) -> str:
     for version in sorted(catalog.VERSIONS):
         for action in sorted(catalog.actions(version)):
             entry = catalog.actions(version)[action]
-            tests = ", ".join(f"`{name.removeprefix('tests/')}`" for name in _tests_of(action, version)) or "—"
+            found = _tests_of(action, version, helpers.get((version, action)))
+            # The SQL and end-to-end tests first, the rest counted.
+            found.sort(key=lambda name: (not name.startswith(("tests/sql", "tests/e2e")), name))
+            tests = ", ".join(f"`{name.removeprefix('tests/')}`" for name in found[:3]) or "—"
+            if len(found) > 3:
+                tests += f" (+{len(found) - 3})"
             if entry.sent_by_station:
                 handler = station[version].get(action)
                 lines.append(f"| {version} | {action} | station | `{handler}` | {tests} |" if handler else
