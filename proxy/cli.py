@@ -1,4 +1,11 @@
-"""The ``pgcsms`` command: ``migrate``, ``serve``, ``rfid`` and ``simulate``."""
+"""The ``pgcsms`` command: ``demo``, ``serve``, ``migrate``, ``rfid``, ``simulate`` and ``config``.
+
+``serve``, ``migrate`` and ``rfid`` read their settings from flags, the
+environment (``PGCSMS_*``), a TOML file (``--config``, ``PGCSMS_CONFIG``) and
+defaults, in that order (``proxy/config.py``); ``pgcsms config`` prints the
+outcome. ``serve`` speaks systemd's notify protocol (``proxy/systemd.py``),
+stops gracefully on SIGTERM and reloads its log level and limits on SIGHUP.
+"""
 
 from __future__ import annotations
 
@@ -11,23 +18,23 @@ import os
 import signal
 import socket
 import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
 
+from . import config, logging_setup
+from .config import Config, ConfigError
 from .embedded import EmbeddedPostgres, EmbeddedPostgresError
 from .health import start_health_server
 from .migrate import MigrationError, migrate
-from .server import DEFAULT_MAX_FRAME_BYTES, CentralSystem, Limits
+from .systemd import Notifier
 from .tls import server_context
 
 __all__ = ["main"]
 
 logger = logging.getLogger("pgcsms")
 
-
-def _listen_address(value: str) -> tuple[str, int]:
-    host, sep, port = value.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise argparse.ArgumentTypeError(f"expected HOST:PORT, not {value!r}")
-    return host.strip("[]") or "127.0.0.1", int(port)
+# Seconds serve waits for its LISTEN connection before saying it is ready anyway.
+LISTEN_WAIT = 10.0
 
 
 def _version() -> str:
@@ -37,74 +44,50 @@ def _version() -> str:
         return "unknown (not installed)"
 
 
+def _common_options(parser: argparse.ArgumentParser, *, configured: bool = True) -> None:
+    """--log-level and --log-format (and --config), before or after the command name alike."""
+    config.add_flags(parser, ("log_level", "log_format"))
+    if configured:
+        parser.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS,
+                            help=f"TOML configuration file (or {config.CONFIG_ENV}); see conf/pgcsms.toml")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="pgcsms", description="OCPP central system whose business rules live in PostgreSQL.")
+        prog="pgcsms", description="OCPP central system whose business rules live in PostgreSQL.",
+        epilog="Settings: flags > environment (PGCSMS_*) > configuration file (--config) > defaults; "
+               "`pgcsms config` shows them.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
-    parser.add_argument("--log-level", default=os.environ.get("PGCSMS_LOG_LEVEL", "INFO"),
-                        choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    _common_options(parser)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    def database_options(command: argparse.ArgumentParser) -> None:
-        command.add_argument(
-            "--dsn", default=os.environ.get("PGCSMS_DSN"),
-            help="PostgreSQL connection URI (or PGCSMS_DSN); without it, an embedded cluster")
-        command.add_argument("--data-dir", help="data directory of the embedded cluster")
+    from .demo import add_arguments as demo_arguments  # the demo imports the simulator: only here
 
-    migrate_command = commands.add_parser("migrate", help="apply migrations and function files")
-    database_options(migrate_command)
+    demo_command = commands.add_parser(
+        "demo", help="a central system and simulated chargers charging, with a live view of the database")
+    _common_options(demo_command, configured=False)
+    demo_arguments(demo_command)
 
     serve_command = commands.add_parser("serve", help="migrate, then serve OCPP-J over WebSocket")
-    database_options(serve_command)
-    serve_command.add_argument("--listen", type=_listen_address, default=("127.0.0.1", 9000),
-                               metavar="HOST:PORT", help="WebSocket address (default 127.0.0.1:9000)")
-    serve_command.add_argument("--node-id", help="name of this process among several sharing a database "
-                               "(default HOSTNAME:PORT)")
-    serve_command.add_argument("--pool-size", type=int, default=10,
-                               help="database connections at most (default 10)")
-    serve_command.add_argument("--parse-concurrency", type=int,
-                               help="ocpp.parse round trips at once; more CALLs share a round trip and a commit "
-                                    "(default: CPU cores, at most pool size - 2)")
-    serve_command.add_argument("--health", type=_listen_address, metavar="HOST:PORT",
-                               help="serve /health and /metrics over HTTP here (default: off)")
-    serve_command.add_argument("--no-migrate", action="store_true",
-                               help="do not migrate first (when serving as a role that may not)")
-    serve_command.add_argument("--no-compression", action="store_true",
-                               help="refuse permessage-deflate even when a charger offers it")
-    tls = serve_command.add_argument_group("TLS (OCPP security profiles 2 and 3)")
-    tls.add_argument("--tls-cert", action="append", help="server certificate chain (PEM); serves wss:// instead "
-                     "of ws://; give it twice (an ECDSA and an RSA certificate, each with its --tls-key) to serve both")
-    tls.add_argument("--tls-key", action="append", help="private key of the --tls-cert in the same position (PEM)")
-    tls.add_argument("--tls-client-ca", help="CA that client certificates must chain to (profile 3)")
-    limits = serve_command.add_argument_group("limits")
-    defaults = Limits()
-    limits.add_argument("--max-frame-bytes", type=int, default=DEFAULT_MAX_FRAME_BYTES,
-                        help="larger frames close the connection with 1009")
-    limits.add_argument("--max-nesting", type=int, default=defaults.max_nesting,
-                        help="deeper JSON gets FormationViolation")
-    limits.add_argument("--messages-per-second", type=float, default=defaults.messages_per_second,
-                        help="per charger, sustained; past the burst the connection is closed with 1008")
-    limits.add_argument("--message-burst", type=int, default=defaults.message_burst)
-    limits.add_argument("--handshakes-per-second", type=float, default=defaults.handshakes_per_second,
-                        help="per source address; past the burst HTTP 429")
-    limits.add_argument("--handshake-burst", type=int, default=defaults.handshake_burst)
-    limits.add_argument("--handshake-timeout", type=float, default=defaults.handshake_timeout)
+    _common_options(serve_command)
+    config.add_flags(serve_command, config.COMMAND_SETTINGS["serve"], groups={
+        "tls": "TLS (OCPP security profiles 2 and 3)", "limits": "limits (SIGHUP reloads them from the file)"})
+
+    migrate_command = commands.add_parser("migrate", help="apply migrations and function files")
+    _common_options(migrate_command)
+    config.add_flags(migrate_command, config.COMMAND_SETTINGS["migrate"])
 
     rfid_command = commands.add_parser("rfid", help="migrate, then record the cards an RFID reader on a serial "
                                        "port reads (ocpp.record_scan)")
-    database_options(rfid_command)
-    rfid_command.add_argument("--port", required=True, help="serial device, e.g. /dev/ttyUSB0 or a "
-                              "/dev/serial/by-id/ link (opened again whenever it comes back)")
-    rfid_command.add_argument("--baud", type=int, default=9600, help="baud rate (default 9600)")
-    rfid_command.add_argument("--reader-id", help="name of the reader in ocpp.rfid_readers (default HOSTNAME:DEVICE)")
-    rfid_command.add_argument("--protocol", choices=("line", "rdm6300"), default="line",
-                              help="line: one card number per ASCII line; rdm6300: STX/ETX frames with checksum")
-    rfid_command.add_argument("--debounce", type=float, default=2.0,
-                              help="seconds: the same card read again within them is one scan (default 2)")
-    rfid_command.add_argument("--no-migrate", action="store_true",
-                              help="do not migrate first (when running as a role that may not)")
+    _common_options(rfid_command)
+    config.add_flags(rfid_command, config.COMMAND_SETTINGS["rfid"])
+
+    config_command = commands.add_parser(
+        "config", help="print the effective configuration (secrets masked) and where each value came from")
+    _common_options(config_command)
 
     sim = commands.add_parser("simulate", help="run simulated charge points against a central system")
+    _common_options(sim, configured=False)
     sim.add_argument("--url", required=True, help="central system, e.g. ws://127.0.0.1:9000/ocpp (+ /ID)")
     sim.add_argument("--count", type=int, default=1, help="chargers, named PREFIX0001... (default 1)")
     sim.add_argument("--protocol", choices=["1.6"], default="1.6")
@@ -123,81 +106,210 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+@dataclass(slots=True)
+class Database:
+    """The DSN in use, and the embedded cluster behind it if there is one."""
+
+    dsn: str
+    cluster: EmbeddedPostgres | None
+
+    def announce(self) -> None:
+        """Print how to open the embedded database: last before "serving", not buried under migration lines."""
+        if self.cluster is not None:
+            print(f"pgcsms: embedded PostgreSQL in {self.cluster.data_dir}; connect with:\n"
+                  f"  {self.cluster.psql_command()}", file=sys.stderr, flush=True)
+
+
 @contextlib.contextmanager
-def _database(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    """Yield a DSN: the one given, or an embedded cluster's, stopped on the way out."""
-    if args.dsn:
-        yield args.dsn
+def _database(settings: Config) -> Iterator[Database]:
+    """The DSN given, or an embedded cluster's, stopped on the way out."""
+    if settings["dsn"]:
+        yield Database(settings["dsn"], None)
         return
-    cluster = EmbeddedPostgres(args.data_dir)
+    cluster = EmbeddedPostgres(settings["data_dir"])
     dsn = cluster.start()
-    print(f"pgcsms: embedded PostgreSQL in {cluster.data_dir}; connect with:\n  {cluster.psql_command()}",
-          file=sys.stderr, flush=True)
     try:
-        yield dsn
+        yield Database(dsn, cluster)
     finally:
         cluster.stop()
 
 
-async def _serve(args: argparse.Namespace, dsn: str) -> None:
-    host, port = args.listen
-    node_id = args.node_id or f"{socket.gethostname()}:{port}"
-    limits = Limits(
-        max_frame_bytes=args.max_frame_bytes, max_nesting=args.max_nesting,
-        messages_per_second=args.messages_per_second, message_burst=args.message_burst,
-        handshakes_per_second=args.handshakes_per_second, handshake_burst=args.handshake_burst,
-        handshake_timeout=args.handshake_timeout)
-    context = None
-    if args.tls_cert or args.tls_key or args.tls_client_ca:
-        if not (args.tls_cert and args.tls_key) or len(args.tls_cert) != len(args.tls_key):
-            raise SystemExit("pgcsms: --tls-cert and --tls-key go together, one key for each certificate")
-        pairs = list(zip(args.tls_cert, args.tls_key, strict=True))
-        context = server_context(*pairs[0], args.tls_client_ca, more_certificates=pairs[1:])
-    central = CentralSystem(dsn, host=host, port=port, node_id=node_id, pool_size=args.pool_size,
-                            parse_concurrency=args.parse_concurrency, limits=limits, ssl=context,
-                            compression=not args.no_compression)
+def _migrate(database: Database) -> None:
+    report = migrate(database.dsn)
+    logger.info("schema ready: %d new migrations, %d function files applied",
+                len(report.applied_migrations), report.function_files)
+
+
+def _tls_context(settings: Config):  # type: ignore[no-untyped-def]
+    certificates, keys, client_ca = settings["tls.cert"], settings["tls.key"], settings["tls.client_ca"]
+    if not (certificates or keys or client_ca):
+        return None
+    if not (certificates and keys) or len(certificates) != len(keys):
+        raise ConfigError("--tls-cert and --tls-key go together, one key for each certificate")
+    pairs = list(zip(certificates, keys, strict=True))
+    return server_context(*pairs[0], client_ca, more_certificates=pairs[1:])
+
+
+class _Serving:
+    """A running ``pgcsms serve``: what SIGHUP reloads and STATUS= reports."""
+
+    __slots__ = ("args", "central", "notifier", "settings", "url")
+
+    def __init__(self, args: argparse.Namespace, settings: Config, notifier: Notifier) -> None:
+        self.args = args
+        self.settings = settings
+        self.notifier = notifier
+        self.central: logging_setup.LoggedCentralSystem | None = None
+        self.url = ""
+
+    def status(self) -> str:
+        count = len(self.central.sessions) if self.central is not None else 0
+        return f"serving {self.url}: {count} charger{'' if count == 1 else 's'} connected"
+
+    def reload(self) -> None:
+        """SIGHUP: read the file again; apply the log level and limits, say what else waits for a restart."""
+        self.notifier.reloading()
+        try:
+            new = config.load(self.args, os.environ)
+        except ConfigError as error:
+            logger.error("reload refused, the running configuration stays: %s", error)
+            self.notifier.ready(self.status())
+            return
+        old = self.settings
+        changed = old.changed(new)
+        applied = [key for key in changed if config.SETTINGS_BY_KEY[key].reloadable]
+        values = dict(old.values)
+        sources = dict(old.sources)
+        for key in applied:
+            values[key], sources[key] = new.values[key], new.sources[key]
+        merged = Config(values, sources, old.file, old.ignored)
+        if "log_level" in applied:
+            logging_setup.set_level(merged["log_level"])
+        if any(key.startswith("limits.") for key in applied) and self.central is not None:
+            self.central.reload(config.limits(merged))
+        what = ", ".join(f"{key} {old.shown(key)} -> {merged.shown(key)}" for key in applied)
+        logger.info("reloaded %s: %s", old.file or "(no configuration file)", what or "nothing changed")
+        for key in changed:
+            if key not in applied:
+                logger.warning("%s changed (%s -> %s) but takes effect at the next start", key, old.shown(key),
+                               new.shown(key))
+        self.settings = merged
+        self.notifier.ready(self.status())
+
+
+async def _serve(serving: _Serving, database: Database) -> None:
+    settings = serving.settings
+    notifier = serving.notifier
+    host, port = settings["serve.listen"]
+    node_id = settings["serve.node_id"] or f"{socket.gethostname()}:{port}"
+    central = logging_setup.LoggedCentralSystem(
+        database.dsn, host=host, port=port, node_id=node_id, pool_size=settings["serve.pool_size"],
+        parse_concurrency=settings["serve.parse_concurrency"], limits=config.limits(settings),
+        ssl=_tls_context(settings), compression=settings["serve.compression"])
+    serving.central = central
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    async with central:
-        health = await start_health_server(central, *args.health) if args.health else None
-        print(f"pgcsms: serving {central.scheme}://{host}:{central.port}/ocpp/{{chargePointId}}",
-              file=sys.stderr, flush=True)
+    loop.add_signal_handler(signal.SIGHUP, serving.reload)
+    await central.start()  # the port accepts connections once this returns
+    reporters: list[asyncio.Task[None]] = []
+    try:
+        try:  # commands (and the Pending hints) need the LISTEN connection: ready means that too
+            await asyncio.wait_for(central.wait_listening(), LISTEN_WAIT)
+        except TimeoutError:
+            logger.warning("the LISTEN connection is not up after %g s; serving anyway (commands wait for it)",
+                           LISTEN_WAIT)
+        health_address = settings["serve.health"]
+        health = await start_health_server(central, *health_address) if health_address else None
+        serving.url = f"{central.scheme}://{host}:{central.port}/ocpp/{{chargePointId}}"
+        database.announce()
+        print(f"pgcsms: serving {serving.url}", file=sys.stderr, flush=True)
+        notifier.ready(serving.status())
+        reporters = [asyncio.create_task(notifier.keep_alive()), asyncio.create_task(notifier.report(serving.status))]
         await stop.wait()
-        logger.info("stopping")
+        timeout = serving.settings["serve.shutdown_timeout"]
+        notifier.stopping(f"stopping: {len(central.sessions)} chargers get up to {timeout:g} s to finish their "
+                          "CALLs, then 1001 (going away)")
+        logger.info("stopping: CALLs under way get up to %g s, then %d chargers are closed with 1001",
+                    timeout, len(central.sessions))
         if health is not None:
             await health.cleanup()
+    finally:
+        for task in reporters:
+            task.cancel()
+        await asyncio.gather(*reporters, return_exceptions=True)
+        await central.shutdown(serving.settings["serve.shutdown_timeout"])
+        loop.remove_signal_handler(signal.SIGHUP)
+
+
+def _run_configured(args: argparse.Namespace, settings: Config) -> int:
+    command = args.command
+    notifier = Notifier() if command == "serve" else None  # read, and hidden from the embedded PostgreSQL
+    if command == "rfid" and not settings["rfid.port"]:
+        print("pgcsms rfid: which serial port? give --port DEVICE (or PGCSMS_RFID_PORT, or port in [rfid])",
+              file=sys.stderr)
+        return 2
+    if command == "serve":
+        _tls_context(settings)  # a mistake there is found before any database is started
+    with _database(settings) as database:
+        if command == "migrate" or settings["migrate"]:
+            _migrate(database)
+        if command == "migrate":
+            database.announce()
+        elif command == "serve":
+            assert notifier is not None
+            # Chosen outside the except clause: a failure while serving must not
+            # carry "No module named uvloop" as its context.
+            try:
+                import uvloop  # type: ignore[import-not-found]
+            except ImportError:
+                uvloop = None
+            try:
+                (asyncio.run if uvloop is None else uvloop.run)(
+                    _serve(_Serving(args, settings, notifier), database))
+            finally:
+                notifier.close()
+        elif command == "rfid":
+            from pgcsms.hardware.rfid import serve as serve_rfid  # pyserial only for this command
+
+            database.announce()
+            asyncio.run(serve_rfid(settings["rfid.port"], database.dsn, reader_id=settings["rfid.reader_id"],
+                                   protocol=settings["rfid.protocol"], baudrate=settings["rfid.baud"],
+                                   debounce=settings["rfid.debounce"]))
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # websockets' debug log shows headers and frames: Authorization, AuthorizationKey.
-    logging.getLogger("websockets").setLevel(max(logging.getLevelName(args.log_level), logging.INFO))
+    configured = args.command not in ("simulate", "demo")
+    try:
+        # simulate and demo take their options from the command line only: a demo must
+        # never find a production DSN in the environment or a file.
+        settings = config.load(args, os.environ) if configured else config.load(args, os.environ, use_file=False)
+    except ConfigError as error:
+        print(f"pgcsms: {error}", file=sys.stderr)
+        return 2
+    if args.command == "config":
+        print(settings.format())
+        return 0
+    log_level = settings["log_level"]
+    if args.command == "demo" and settings.source("log_level") == "default":
+        log_level = "WARNING"  # the live view is the output; lines about each charger would scroll it away
+    logging_setup.configure(log_level, settings["log_format"])
     if args.command == "simulate":  # a client: no database
         from .simulator import run_command
 
         return run_command(args)
-    try:
-        with _database(args) as dsn:
-            if not getattr(args, "no_migrate", False):
-                report = migrate(dsn)
-                logger.info("schema ready: %d new migrations, %d function files applied",
-                            len(report.applied_migrations), report.function_files)
-            if args.command == "serve":
-                # Chosen outside the except clause: a failure while serving must not
-                # carry "No module named uvloop" as its context.
-                try:
-                    import uvloop  # type: ignore[import-not-found]
-                except ImportError:
-                    uvloop = None
-                (asyncio.run if uvloop is None else uvloop.run)(_serve(args, dsn))
-            elif args.command == "rfid":
-                from pgcsms.hardware.rfid import serve as serve_rfid  # pyserial only for this command
+    if args.command == "demo":
+        from .demo import run_command as run_demo
 
-                asyncio.run(serve_rfid(args.port, dsn, reader_id=args.reader_id, protocol=args.protocol,
-                                       baudrate=args.baud, debounce=args.debounce))
+        return run_demo(args)
+    try:
+        return _run_configured(args, settings)
+    except ConfigError as error:
+        print(f"pgcsms: {error}", file=sys.stderr)
+        return 2
     except EmbeddedPostgresError as error:
         print(f"pgcsms: {error}", file=sys.stderr)
         return 2
@@ -212,7 +324,6 @@ def main(argv: list[str] | None = None) -> int:
             print(f"pgcsms: database error: {error}", file=sys.stderr)
             return 1
         raise
-    return 0
 
 
 if __name__ == "__main__":

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -40,12 +42,22 @@ async def test_serve_on_the_embedded_default_and_stop_cleanly(data_dir):
                 assert line, f"pgcsms serve exited: {lines}"
                 lines.append(line)
         text = "".join(lines)
-        assert re.search(r"psql -h \S+ -U postgres pgcsms", text), text
+        # The psql command is the last thing before "serving", not buried under a line per migration.
+        assert re.fullmatch(r"  psql -h \S+ -U postgres pgcsms\n", lines[-2]), text
+        assert "applying migration" not in text and len(lines) < 10, text
         port = int(re.search(r"serving ws://127\.0\.0\.1:(\d+)/ocpp/", text).group(1))
         async with websockets.connect(f"ws://127.0.0.1:{port}/ocpp/CP-NEW", subprotocols=["ocpp1.6"]) as ws:
             await ws.send('[2, "b", "BootNotification", {"chargePointVendor": "V", "chargePointModel": "M"}]')
             reply = await asyncio.wait_for(ws.recv(), 10)
-        assert '"status":"Pending"' in reply.replace(" ", "")  # the default policy for unknown chargers
+            assert '"status":"Pending"' in reply.replace(" ", "")  # the default policy for unknown chargers
+            # The log says how to accept it.
+            async with asyncio.timeout(10):
+                while not any("CP-NEW is Pending" in line for line in lines):
+                    line = (await process.stderr.readline()).decode()
+                    assert line, f"pgcsms serve exited: {lines}"
+                    lines.append(line)
+        pending = next(line for line in lines if "CP-NEW is Pending" in line)
+        assert "SELECT ocpp.add_charge_point('CP-NEW'); accepts it" in pending
     finally:
         if process.returncode is None:
             process.send_signal(signal.SIGTERM)
@@ -96,3 +108,55 @@ def test_a_planted_link_is_never_followed(tmp_path):
     cluster = embedded.EmbeddedPostgres(tmp_path / "pgdata")
     with pytest.raises(embedded.EmbeddedPostgresError, match="symbolic link"):
         cluster._prepare_directory(link)
+
+
+@pytest.mark.timeout(120)
+async def test_json_logs_are_one_object_a_line_with_the_charge_point(dsn):
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "pgcsms.proxy.cli", "serve", "--dsn", dsn, "--no-migrate", "--listen", "127.0.0.1:0",
+        "--log-format", "json", stderr=asyncio.subprocess.PIPE)
+    assert process.stderr is not None
+    lines: list[str] = []
+
+    async def until(text: str) -> None:
+        assert process.stderr is not None
+        async with asyncio.timeout(30):
+            while not any(text in line for line in lines):
+                line = (await process.stderr.readline()).decode()
+                assert line, f"pgcsms serve exited: {lines}"
+                lines.append(line)
+
+    try:
+        await until("serving ws://")
+        port = int(re.search(r"serving ws://127\.0\.0\.1:(\d+)/ocpp/", "".join(lines)).group(1))
+        async with websockets.connect(f"ws://127.0.0.1:{port}/ocpp/CP-J'SON", subprotocols=["ocpp1.6"]) as ws:
+            await ws.send('[2, "b", "BootNotification", {"chargePointVendor": "V", "chargePointModel": "M"}]')
+            await asyncio.wait_for(ws.recv(), 10)
+            await until("is Pending")
+    finally:
+        if process.returncode is None:
+            process.send_signal(signal.SIGTERM)
+        returncode = await asyncio.wait_for(process.wait(), 60)
+    assert returncode == 0
+    lines += (await process.stderr.read()).decode().splitlines(keepends=True)
+    records = [json.loads(line) for line in lines if not line.startswith("pgcsms: ")]
+    assert records and all({"time", "level", "logger", "message"} <= record.keys() for record in records)
+    connected = next(r for r in records if r["message"].startswith("CP-J'SON connected"))
+    assert connected["charge_point_id"] == "CP-J'SON" and connected["level"] == "INFO"
+    pending = next(r for r in records if "is Pending" in r["message"])
+    assert pending["charge_point_id"] == "CP-J'SON" and pending["level"] == "WARNING"
+    assert "SELECT ocpp.add_charge_point('CP-J''SON');" in pending["message"]  # quoted as SQL
+    assert not any("charge_point_id" in r for r in records if r["message"].startswith("serving OCPP-J"))
+
+
+def test_a_failure_while_serving_carries_no_uvloop_import_error(dsn, capsys):
+    blocker = socket.socket()
+    blocker.bind(("127.0.0.1", 0))
+    blocker.listen()
+    try:
+        port = blocker.getsockname()[1]
+        assert cli.main(["serve", "--dsn", dsn, "--no-migrate", "--listen", f"127.0.0.1:{port}"]) == 1
+    finally:
+        blocker.close()
+    error = capsys.readouterr().err
+    assert "address already in use" in error.lower() and "uvloop" not in error
