@@ -143,16 +143,18 @@ def _fill_protocol_catalog(connection: psycopg.Connection) -> None:
     connection.execute(
         """
         WITH wanted AS (
-            SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::boolean[])
-                       AS w (ocpp_version, action, sent_by, answer_has_status)),
+            SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::boolean[], %s::smallint[])
+                       AS w (ocpp_version, action, sent_by, answer_has_status, message_type)),
         gone AS (
             DELETE FROM pgcsms.protocol_actions AS p
              WHERE NOT EXISTS (SELECT FROM wanted AS w
                                 WHERE (w.ocpp_version, w.action, w.sent_by) = (p.ocpp_version, p.action, p.sent_by)))
-        INSERT INTO pgcsms.protocol_actions AS p (ocpp_version, action, sent_by, answer_has_status)
+        INSERT INTO pgcsms.protocol_actions AS p (ocpp_version, action, sent_by, answer_has_status, message_type)
         SELECT * FROM wanted
-        ON CONFLICT (ocpp_version, action, sent_by) DO UPDATE SET answer_has_status = excluded.answer_has_status
-         WHERE p.answer_has_status IS DISTINCT FROM excluded.answer_has_status
+        ON CONFLICT (ocpp_version, action, sent_by) DO UPDATE
+           SET answer_has_status = excluded.answer_has_status, message_type = excluded.message_type
+         WHERE (p.answer_has_status, p.message_type)
+               IS DISTINCT FROM (excluded.answer_has_status, excluded.message_type)
         """,
         [list(column) for column in zip(*rows, strict=True)])
 

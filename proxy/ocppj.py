@@ -9,12 +9,19 @@ OCPP-J 1.6 spells two error codes the historic way on the wire
 Codes are written in their 2.0.1 spelling inside pgcsms and translated by
 :func:`wire_error_code` for the connection's version; codes received from
 chargers are read in either spelling (:func:`canonical_error_code`).
+
+OCPP-J 2.1 (Part 4 §4.1.3) adds two message types: SEND (6), an unconfirmed
+message that is never answered, and CALLRESULTERROR (5), the reply to a
+CALLRESULT that cannot be processed; and a 2.1 peer ignores message types it
+does not know instead of answering them. What a frame is therefore depends on
+the connection's version: :func:`parse_frame` takes it.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -27,17 +34,24 @@ __all__ = [
     "CALL",
     "CALLERROR",
     "CALLRESULT",
+    "CALLRESULTERROR",
     "CENTRAL_SYSTEM_ACTIONS",
     "CHARGE_POINT_ACTIONS",
     "MESSAGE_TYPES",
+    "MESSAGE_TYPES_OF",
+    "SEND",
+    "SEND_ACTIONS",
     "Call",
     "CallError",
     "CallResult",
+    "CallResultError",
     "FrameError",
     "PayloadError",
+    "Send",
     "Validator",
     "call_error_frame",
     "call_frame",
+    "call_result_error_frame",
     "call_result_frame",
     "canonical_error_code",
     "nesting_depth",
@@ -45,8 +59,17 @@ __all__ = [
     "wire_error_code",
 ]
 
-CALL, CALLRESULT, CALLERROR = 2, 3, 4
-MESSAGE_TYPES = frozenset({CALL, CALLRESULT, CALLERROR})
+CALL, CALLRESULT, CALLERROR, CALLRESULTERROR, SEND = 2, 3, 4, 5, 6
+
+# The message types of each served version's OCPP-J (1.6 and 2.0.1 §4.1.3;
+# 2.1 Part 4 §4.1.3 adds CALLRESULTERROR and SEND).
+_RPC = frozenset({CALL, CALLRESULT, CALLERROR})
+MESSAGE_TYPES_OF: dict[str, frozenset[int]] = {"1.6": _RPC, "2.0.1": _RPC, "2.1": _RPC | {CALLRESULTERROR, SEND}}
+# Every message type of any served version (what the journal records).
+MESSAGE_TYPES = frozenset().union(*MESSAGE_TYPES_OF.values())
+# Versions whose peers ignore a message type they do not know (2.1 §4.1.3,
+# §4.4); before 2.1 it is answered with a CALLERROR.
+_IGNORES_UNKNOWN_TYPES = frozenset({"2.1"})
 
 # OCPP-J 1.6 §4.1.3: a uniqueId is a string of at most 36 characters.
 MAX_UNIQUE_ID_LENGTH = 36
@@ -56,6 +79,8 @@ CHARGE_POINT_ACTIONS: dict[str, frozenset[str]] = {version: catalog.station_acti
                                                    for version in catalog.VERSIONS}
 CENTRAL_SYSTEM_ACTIONS: dict[str, frozenset[str]] = {version: catalog.central_system_actions(version)
                                                      for version in catalog.VERSIONS}
+# Which of a station's actions come as a SEND, never answered (schemas without a response).
+SEND_ACTIONS: dict[str, frozenset[str]] = {version: catalog.send_actions(version) for version in catalog.VERSIONS}
 
 # 2.0.1 spelling -> 1.6 spelling. 2.0.1 also split 1.6's ProtocolError: a frame
 # that is no valid RPC message is RpcFrameworkError, an unknown message type
@@ -102,27 +127,57 @@ class CallError:
     error_details: dict[str, Any]
 
 
+@dataclass(frozen=True, slots=True)
+class CallResultError:
+    """OCPP-J 2.1: the peer could not process the CALLRESULT with this messageId."""
+
+    unique_id: str
+    error_code: str
+    error_description: str
+    error_details: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    """OCPP-J 2.1: an unconfirmed message; it is never answered."""
+
+    unique_id: str
+    action: str
+    payload: dict[str, Any]
+
+
 class FrameError(Exception):
-    """A frame that is not a well-formed OCPP-J message.
+    """A frame that is not a well-formed OCPP-J message of the connection's ``version``.
 
     ``message_type`` and ``unique_id`` are what could be read of it (``None``
-    when nothing could); only a CALL, or a frame whose type is unknown, is
-    answered with a CALLERROR. ``code`` is in canonical spelling.
+    when nothing could); only a CALL, or a frame whose type is unknown before
+    2.1, is answered with a CALLERROR (see :attr:`answerable`). ``code`` is
+    in canonical spelling.
     """
 
     def __init__(self, code: str, description: str, *, unique_id: str | None = None,
-                 message_type: int | None = None, action: str | None = None) -> None:
+                 message_type: int | None = None, action: str | None = None, version: str = "1.6") -> None:
         super().__init__(description)
         self.code = code
         self.description = description
         self.unique_id = unique_id
         self.message_type = message_type
         self.action = action
+        self.version = version
 
     @property
     def answerable(self) -> bool:
-        """A CALLERROR may only answer a CALL (or what may have been one)."""
-        return self.message_type not in (CALLRESULT, CALLERROR)
+        """A CALLERROR may only answer a CALL (or what may have been one).
+
+        Answers and SENDs are never answered; a message type the version does
+        not know is answered (MessageTypeNotSupported) before 2.1 and
+        ignored from 2.1 on.
+        """
+        if self.message_type is None or self.message_type == CALL:
+            return True
+        if self.message_type in MESSAGE_TYPES_OF[self.version]:
+            return False
+        return self.version not in _IGNORES_UNKNOWN_TYPES
 
 
 class PayloadError(Exception):
@@ -179,64 +234,70 @@ def nesting_depth(value: Any) -> int:
     return depth
 
 
-def parse_frame(text: str, *, max_nesting: int = 32) -> Call | CallResult | CallError:
-    """Read one OCPP-J frame; raise :class:`FrameError` for anything else.
+def parse_frame(text: str, *, max_nesting: int = 32,
+                version: str = "1.6") -> Call | CallResult | CallError | CallResultError | Send:
+    """Read one OCPP-J frame of a ``version`` connection; raise :class:`FrameError` for anything else.
 
-    The frame array itself counts as one level of ``max_nesting``.
+    The frame array itself counts as one level of ``max_nesting``. SEND and
+    CALLRESULTERROR exist from 2.1 on; before, they are unknown message types.
     """
     try:
         frame = json.loads(text)
     except (ValueError, RecursionError):
         message_type, unique_id = _salvage(text)
         raise FrameError("FormatViolation", "frame is not valid JSON",
-                         unique_id=unique_id, message_type=message_type) from None
+                         unique_id=unique_id, message_type=message_type, version=version) from None
     if nesting_depth(frame) > max_nesting:
         message_type, unique_id = _salvage(text)
         raise FrameError("FormatViolation", f"JSON nested deeper than {max_nesting} levels",
-                         unique_id=unique_id, message_type=message_type)
+                         unique_id=unique_id, message_type=message_type, version=version)
     if not isinstance(frame, list) or not frame:
-        raise FrameError("FormatViolation", "frame is not a JSON array")
+        raise FrameError("FormatViolation", "frame is not a JSON array", version=version)
     message_type = frame[0]
     if not isinstance(message_type, int) or isinstance(message_type, bool):
-        raise FrameError("FormatViolation", "message type is not an integer")
+        raise FrameError("FormatViolation", "message type is not an integer", version=version)
     unique_id = frame[1] if len(frame) > 1 else None
     if (not isinstance(unique_id, str) or not unique_id or len(unique_id) > MAX_UNIQUE_ID_LENGTH
             or _unstorable(unique_id)):
         raise FrameError("RpcFrameworkError", "uniqueId must be a string of 1 to 36 characters",
-                         message_type=message_type)
+                         message_type=message_type, version=version)
     try:
         unstorable = "\\u" in text and _unstorable(frame)
     except RecursionError:
         unstorable = True
     if unstorable:
         raise FrameError("FormatViolation", "frame holds \\u0000 or an unpaired surrogate",
-                         unique_id=unique_id, message_type=message_type)
-    if message_type == CALL:
+                         unique_id=unique_id, message_type=message_type, version=version)
+    if message_type not in MESSAGE_TYPES_OF[version]:
+        raise FrameError("MessageTypeNotSupported", f"unknown message type {message_type}", unique_id=unique_id,
+                         message_type=message_type, version=version)
+    if message_type in (CALL, SEND):
+        name = "CALL" if message_type == CALL else "SEND"
         if len(frame) != 4:
-            raise FrameError("RpcFrameworkError", "a CALL is [2, uniqueId, action, payload]",
-                             unique_id=unique_id, message_type=CALL)
+            raise FrameError("RpcFrameworkError", f"a {name} is [{message_type}, uniqueId, action, payload]",
+                             unique_id=unique_id, message_type=message_type, version=version)
         action, payload = frame[2], frame[3]
         if not isinstance(action, str) or not action:
             raise FrameError("RpcFrameworkError", "action must be a non-empty string",
-                             unique_id=unique_id, message_type=CALL)
+                             unique_id=unique_id, message_type=message_type, version=version)
         if not isinstance(payload, dict):
             raise FrameError("FormatViolation", "payload must be a JSON object",
-                             unique_id=unique_id, message_type=CALL, action=action)
-        return Call(unique_id, action, payload)
+                             unique_id=unique_id, message_type=message_type, action=action, version=version)
+        return Call(unique_id, action, payload) if message_type == CALL else Send(unique_id, action, payload)
     if message_type == CALLRESULT:
         if len(frame) != 3 or not isinstance(frame[2], dict):
             raise FrameError("FormatViolation", "a CALLRESULT is [3, uniqueId, payload]",
-                             unique_id=unique_id, message_type=CALLRESULT)
+                             unique_id=unique_id, message_type=CALLRESULT, version=version)
         return CallResult(unique_id, frame[2])
+    name = "CALLERROR" if message_type == CALLERROR else "CALLRESULTERROR"
+    if (len(frame) != 5 or not isinstance(frame[2], str) or not isinstance(frame[3], str)
+            or not isinstance(frame[4], dict)):
+        raise FrameError("FormatViolation",
+                         f"a {name} is [{message_type}, uniqueId, errorCode, errorDescription, errorDetails]",
+                         unique_id=unique_id, message_type=message_type, version=version)
     if message_type == CALLERROR:
-        if (len(frame) != 5 or not isinstance(frame[2], str) or not isinstance(frame[3], str)
-                or not isinstance(frame[4], dict)):
-            raise FrameError("FormatViolation",
-                             "a CALLERROR is [4, uniqueId, errorCode, errorDescription, errorDetails]",
-                             unique_id=unique_id, message_type=CALLERROR)
         return CallError(unique_id, canonical_error_code(frame[2]), frame[3], frame[4])
-    raise FrameError("MessageTypeNotSupported", f"unknown message type {message_type}", unique_id=unique_id,
-                     message_type=message_type)
+    return CallResultError(unique_id, canonical_error_code(frame[2]), frame[3], frame[4])
 
 
 def _dumps(value: Any) -> str:
@@ -262,6 +323,12 @@ def call_error_frame(unique_id: str | None, code: str, description: str, version
     """
     return _dumps([CALLERROR, unique_id if unique_id is not None else "-1",
                    wire_error_code(code, version), description[:255], details or {}])
+
+
+def call_result_error_frame(unique_id: str, code: str, description: str,
+                            details: dict[str, Any] | None = None) -> str:
+    """A CALLRESULTERROR (OCPP-J 2.1 only): the CALLRESULT with this messageId could not be processed."""
+    return _dumps([CALLRESULTERROR, unique_id, code, description[:255], details or {}])
 
 
 # -- payload validation -------------------------------------------------------
@@ -301,8 +368,17 @@ def _is_date_time(value: str) -> bool:
     return True
 
 
+# The JSON Schema drafts the schema files declare in "$schema": 1.6's are
+# draft-04 (its Security Whitepaper's draft-06), 2.0.1's and 2.1's draft-06.
+_DRAFTS: dict[str, Any] = {
+    "http://json-schema.org/draft-04/schema#": jsonschema_rs.Draft4Validator,
+    "http://json-schema.org/draft-06/schema#": jsonschema_rs.Draft6Validator,
+    "http://json-schema.org/draft-07/schema#": jsonschema_rs.Draft7Validator,
+}
+
+
 class Validator:
-    """The official JSON schemas of one OCPP version, compiled once."""
+    """The official JSON schemas of one OCPP version, compiled once, each with the draft it declares."""
 
     __slots__ = ("_requests", "_responses", "version")
 
@@ -310,20 +386,32 @@ class Validator:
         if version not in catalog.VERSIONS:
             raise ValueError(f"OCPP {version} is not served")
         self.version = version
-        # 1.6's schemas are JSON Schema draft-04, 2.0.1's draft-06.
-        draft = jsonschema_rs.Draft4Validator if version == "1.6" else jsonschema_rs.Draft6Validator
+        schemas = list(catalog.schemas(version))
+        declared = Counter(schema["$schema"] for _, request, response in schemas for schema in (request, response)
+                           if schema is not None and "$schema" in schema)
+        unknown = declared.keys() - _DRAFTS.keys()
+        if unknown or not declared:
+            raise RuntimeError(f"OCPP {version}: schemas of unknown JSON Schema drafts {sorted(unknown)}")
+        # A file that declares none is taken to be of its version's usual draft.
+        usual = declared.most_common(1)[0][0]
+
+        def compiled(schema: dict[str, Any]) -> Any:
+            draft = _DRAFTS[schema.get("$schema", usual)]
+            return draft(schema, validate_formats=True, formats={"date-time": _is_date_time})
+
         self._requests: dict[str, Any] = {}
         self._responses: dict[str, Any] = {}
-        for action, request, response in catalog.schemas(version):
-            self._requests[action] = draft(request, validate_formats=True, formats={"date-time": _is_date_time})
-            self._responses[action] = draft(response, validate_formats=True, formats={"date-time": _is_date_time})
+        for action, request, response in schemas:
+            self._requests[action] = compiled(request)
+            if response is not None:
+                self._responses[action] = compiled(response)
 
     def check_request(self, action: str, payload: dict[str, Any]) -> None:
-        """Raise :class:`PayloadError` if the CALL payload breaks its schema."""
+        """Raise :class:`PayloadError` if the CALL (or SEND) payload breaks its schema."""
         self._check(self._requests[action], payload, action)
 
     def check_response(self, action: str, payload: dict[str, Any]) -> None:
-        """Raise :class:`PayloadError` if the CALLRESULT payload breaks its schema."""
+        """Raise :class:`PayloadError` if the CALLRESULT payload breaks its schema (KeyError: a SEND has none)."""
         self._check(self._responses[action], payload, action + "Response")
 
     @staticmethod

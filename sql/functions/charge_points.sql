@@ -85,3 +85,26 @@ END
 $$;
 COMMENT ON FUNCTION ocpp._registration(text) IS
     'Registration status of a charge point, registering an unknown one per the unknown_charge_points setting; NULL when that setting is reject.';
+
+-- The registration that governs a charger's traffic. 1.6: ours, as it
+-- stands. 2.x: a station learns its registration only from a BootNotification
+-- answer (B01–B03) and keeps acting on it until it boots again, so its own
+-- messages are judged by what it was told (boot_status: an operator's change
+-- must not make its TransactionEvents SecurityErrors it would retry and then
+-- drop); what we send goes out only when both agree it may (B03.FR.03: nothing
+-- to a station told Rejected; to one told Pending, only what B02 allows).
+CREATE OR REPLACE FUNCTION ocpp._registration_for(
+    ocpp_version text, registration_status text, boot_status text, sending boolean)
+RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+    SELECT CASE
+        WHEN ocpp_version IS NULL OR ocpp_version = '1.6' OR boot_status IS NULL THEN registration_status
+        WHEN NOT sending THEN boot_status
+        WHEN 'Rejected' IN (registration_status, boot_status) THEN 'Rejected'
+        WHEN 'Pending' IN (registration_status, boot_status) THEN 'Pending'
+        ELSE 'Accepted'
+    END
+$$;
+COMMENT ON FUNCTION ocpp._registration_for(text, text, text, boolean) IS
+    'The registration that governs a charger''s traffic: for 1.6 (or a station that never booted) registration_status; for 2.x its messages (sending false) are judged by boot_status, what its last BootNotification answer told it, and commands (sending true) go by the stricter of the two.';

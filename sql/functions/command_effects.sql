@@ -11,6 +11,9 @@ BEGIN
     IF c.ocpp_version = '2.0.1' THEN
         PERFORM ocpp._command_effect_v201(c);
         RETURN;
+    ELSIF c.ocpp_version = '2.1' THEN
+        PERFORM ocpp._command_effect_v21(c);  -- 2.1's own commands, then 2.0.1's
+        RETURN;
     END IF;
     CASE c.action
         WHEN 'GetConfiguration' THEN PERFORM ocpp._effect_get_configuration(c);
@@ -36,7 +39,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION ocpp._command_effect(pgcsms.commands) IS
-    'Routes a finished command to the business effect of its action (sql/functions/command_effect*.sql).';
+    'Routes a finished command to the business effect of its action: 1.6 in sql/functions/command_effect*.sql, 2.0.1 in ocpp._command_effect_v201, 2.1 in ocpp._command_effect_v21 (which passes the commands 2.0.1 has to ocpp._command_effect_v201).';
 
 -- A JSON array, or an empty one: answers are schema-checked by the proxy,
 -- but an effect must not fail on a charger's odd answer.

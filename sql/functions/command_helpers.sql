@@ -227,6 +227,12 @@ BEGIN
         RAISE EXCEPTION 'charge point % speaks OCPP %: connector % of which EVSE?', charge_point_id, version, connector_id
             USING ERRCODE = 'invalid_parameter_value', HINT = 'give evse_id too (connector ids count per EVSE)';
     END IF;
+    -- F06.FR.13 (errata 2.6.2): a StatusNotification is of one connector.
+    IF requested_message = 'StatusNotification' AND (evse_id IS NULL OR connector_id IS NULL) THEN
+        RAISE EXCEPTION 'charge point % speaks OCPP %: StatusNotification is triggered for one connector of one EVSE',
+                        charge_point_id, version
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'evse_id => 1, connector_id => 1';
+    END IF;
     RETURN ocpp.send(charge_point_id, 'TriggerMessage', jsonb_build_object('requestedMessage', requested_message)
         || CASE WHEN evse_id IS NOT NULL
                 THEN jsonb_build_object('evse', jsonb_strip_nulls(jsonb_build_object(
@@ -235,7 +241,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION ocpp.trigger_message(text, text, integer, timestamptz, integer) IS
-    'Queues TriggerMessage. OCPP 1.6: requestedMessage BootNotification | DiagnosticsStatusNotification | FirmwareStatusNotification | Heartbeat | MeterValues | StatusNotification, connectorId. OCPP 2.0.1: requestedMessage BootNotification | LogStatusNotification | FirmwareStatusNotification | Heartbeat | MeterValues | SignChargingStationCertificate | SignV2GCertificate | SignCombinedCertificate | StatusNotification | TransactionEvent | PublishFirmwareStatusNotification, evse_id and connector_id (StatusNotification needs both). Returns the command id.';
+    'Queues TriggerMessage. OCPP 1.6: requestedMessage BootNotification | DiagnosticsStatusNotification | FirmwareStatusNotification | Heartbeat | MeterValues | StatusNotification, connectorId. OCPP 2.0.1: requestedMessage BootNotification | LogStatusNotification | FirmwareStatusNotification | Heartbeat | MeterValues | SignChargingStationCertificate | SignV2GCertificate | SignCombinedCertificate | StatusNotification | TransactionEvent | PublishFirmwareStatusNotification, evse_id and connector_id (StatusNotification needs both, F06.FR.13: refused without). Returns the command id.';
 REVOKE ALL ON FUNCTION ocpp.trigger_message(text, text, integer, timestamptz, integer) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION ocpp.trigger_message(text, text, integer, timestamptz, integer) TO pgcsms_operator;
 
@@ -406,7 +412,7 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    IF ocpp._charge_point_version(charge_point_id) = '2.0.1' THEN
+    IF ocpp._is_v2(ocpp._charge_point_version(charge_point_id)) THEN
         PERFORM ocpp._refuse_arguments(charge_point_id, jsonb_build_object(
             'connector_id', connector_id, 'cs_charging_profiles', cs_charging_profiles),
             'OCPP 2.0.1 names the EVSE and the profile: evse_id => 1, charging_profile => ''{"id": ..., "stackLevel": ..., "chargingProfilePurpose": ..., "chargingProfileKind": ..., "chargingSchedule": [...]}''');
@@ -442,7 +448,7 @@ DECLARE
     version text := ocpp._charge_point_version(charge_point_id);
     purpose text := ocpp._check_value(charge_point_id, 'charging_profile_purpose', charging_profile_purpose);
 BEGIN
-    IF version = '2.0.1' THEN
+    IF ocpp._is_v2(version) THEN
         PERFORM ocpp._refuse_arguments(charge_point_id, jsonb_build_object('connector_id', connector_id),
                                        'OCPP 2.0.1 clears by EVSE: evse_id => 1 (0: the whole station)');
         -- K10.FR.02: an id or a filter, never "everything" by omission.
@@ -481,7 +487,7 @@ BEGIN
         RAISE EXCEPTION 'a composite schedule is asked for a duration' USING ERRCODE = 'invalid_parameter_value',
             HINT = 'duration => 3600 (seconds)';
     END IF;
-    IF ocpp._charge_point_version(charge_point_id) = '2.0.1' THEN
+    IF ocpp._is_v2(ocpp._charge_point_version(charge_point_id)) THEN
         PERFORM ocpp._refuse_arguments(charge_point_id, jsonb_build_object('connector_id', connector_id),
                                        'OCPP 2.0.1 asks per EVSE: evse_id => 1 (0: the whole station)');
         RETURN ocpp.send(charge_point_id, 'GetCompositeSchedule', jsonb_strip_nulls(jsonb_build_object(
@@ -523,7 +529,7 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    IF ocpp._charge_point_version(charge_point_id) = '2.0.1' THEN
+    IF ocpp._is_v2(ocpp._charge_point_version(charge_point_id)) THEN
         -- L01.FR.11: a secure update carries the signing certificate and signature.
         RETURN ocpp.send(charge_point_id, 'UpdateFirmware', jsonb_strip_nulls(jsonb_build_object(
             'requestId', coalesce(request_id, ocpp._new_request_id()), 'retries', retries,
@@ -583,7 +589,7 @@ AS $$
 DECLARE
     wanted_type text := ocpp._check_value(charge_point_id, 'certificate_type', certificate_type);
 BEGIN
-    IF ocpp._charge_point_version(charge_point_id) = '2.0.1' THEN
+    IF ocpp._is_v2(ocpp._charge_point_version(charge_point_id)) THEN
         -- A02.FR.14: the type the station asked for in its newest CSR.
         IF wanted_type IS NULL THEN
             SELECT r.certificate_type INTO wanted_type FROM pgcsms.certificate_signing_requests AS r
@@ -629,7 +635,7 @@ AS $$
 DECLARE
     wanted_type text := ocpp._check_value(charge_point_id, 'certificate_type', certificate_type);
 BEGIN
-    IF ocpp._charge_point_version(charge_point_id) = '2.0.1' THEN
+    IF ocpp._is_v2(ocpp._charge_point_version(charge_point_id)) THEN
         -- One type, several, or none: every type.
         IF wanted_type IS NOT NULL AND certificate_types IS NOT NULL THEN
             RAISE EXCEPTION 'certificate_type or certificate_types, not both' USING ERRCODE = 'invalid_parameter_value';

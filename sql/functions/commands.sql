@@ -214,18 +214,15 @@ DECLARE
 BEGIN
     -- Fencing: only the connection that holds the charger now. The row lock
     -- serialises claims for one charger (and waits out a concurrent connect).
-    -- A 2.0.1 station is Accepted once told so in a BootNotification answer
-    -- (boot_status); until then it is Pending to us as it is to itself.
-    SELECT cp.ocpp_version,
-           CASE WHEN cp.ocpp_version <> '1.6' AND cp.registration_status = 'Accepted'
-                     AND cp.boot_status IS DISTINCT FROM 'Accepted' AND cp.boot_status IS NOT NULL
-                THEN 'Pending' ELSE cp.registration_status END
+    -- A 2.x station gets commands by the stricter of our registration and what
+    -- its last BootNotification answer told it (ocpp._registration_for).
+    SELECT cp.ocpp_version, ocpp._registration_for(cp.ocpp_version, cp.registration_status, cp.boot_status, sending => true)
       INTO version, registration
       FROM pgcsms.charge_points AS cp
      WHERE cp.id = next_command.charge_point_id AND cp.node_id = next_command.node_id
-       AND cp.connection_epoch = next_command.epoch AND cp.connected AND cp.registration_status <> 'Rejected'
+       AND cp.connection_epoch = next_command.epoch AND cp.connected
        FOR NO KEY UPDATE;
-    IF NOT FOUND THEN
+    IF NOT FOUND OR registration = 'Rejected' THEN
         RETURN;
     END IF;
     PERFORM ocpp._expire_commands(next_command.charge_point_id);

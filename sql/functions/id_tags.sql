@@ -3,16 +3,19 @@
 -- the answer its own way (1.6 idTagInfo, 2.0.1 idTokenInfo, see
 -- ocpp._id_tag_info and ocpp._v201_id_token_info).
 
--- How an id token of each 2.0.1 type is written (IdTokenEnumType, Part 2):
--- a token that does not fit is Invalid, whatever the tags say. NULL for a type
--- that is not one. A type-less token (OCPP 1.6) may be anything.
+-- How an id token of each 2.0.1 type is usually written (IdTokenEnumType,
+-- Part 2): a token no tag knows that does not fit is Invalid. The tags come
+-- first: a station may present a token of its own form (a lab's test token,
+-- colons in a UID, an EMI3 eMAID), and a tag the operator made is answered as
+-- made. NULL for a type that is not one. A type-less token (OCPP 1.6) may be
+-- anything.
 CREATE OR REPLACE FUNCTION ocpp._id_token_format(id_token_type text)
 RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$
     SELECT CASE id_token_type
-        -- The UID of an ISO 14443 card: 4 or 7 bytes in hexadecimal.
-        WHEN 'ISO14443' THEN '^([0-9A-Fa-f]{8}|[0-9A-Fa-f]{14})$'
+        -- The UID of an ISO 14443 card: 4, 7 or 10 bytes in hexadecimal.
+        WHEN 'ISO14443' THEN '^([0-9A-Fa-f]{8}|[0-9A-Fa-f]{14}|[0-9A-Fa-f]{20})$'
         -- The UID of an ISO 15693 card: 8 bytes in hexadecimal.
         WHEN 'ISO15693' THEN '^[0-9A-Fa-f]{16}$'
         -- ISO 15118 eMAID: country, provider, 9 characters of contract, an
@@ -28,7 +31,7 @@ AS $$
     END
 $$;
 COMMENT ON FUNCTION ocpp._id_token_format(text) IS
-    'The regular expression an id token of this OCPP 2.0.1 type must match (ISO14443: 8 or 14 hex digits, ISO15693: 16, eMAID: ISO 15118, MacAddress: 12 hex digits, NoAuthorization: empty, others: not empty); NULL when the type is not an IdTokenEnumType.';
+    'The regular expression an id token of this OCPP 2.0.1 type usually matches (ISO14443: 8, 14 or 20 hex digits, ISO15693: 16, eMAID: ISO 15118, MacAddress: 12 hex digits, NoAuthorization: empty, others: not empty): a token no tag knows that does not is Invalid (ocpp._token_status); NULL when the type is not an IdTokenEnumType.';
 
 -- The type to send a tag with to a 2.0.1 station: its own, or for a tag made
 -- without one (for 1.6), what its form says it is.
@@ -43,7 +46,7 @@ AS $$
              ELSE 'Central' END)
 $$;
 COMMENT ON FUNCTION ocpp._id_token_type_for(text) IS
-    'The 2.0.1 idToken type of a tag: its id_token_type; for a tag without one, ISO14443 when it has 8 or 14 hex digits, ISO15693 with 16, else Central.';
+    'The 2.0.1 idToken type of a tag: its id_token_type; for a tag without one (or no tag), ISO14443 when it has 8, 14 or 20 hex digits, ISO15693 with 16, else Central. The type every helper sends a tag with unless told otherwise.';
 
 CREATE OR REPLACE FUNCTION ocpp.add_id_tag(
     id_tag text,
@@ -58,7 +61,8 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     -- A tag without a type serves 1.6 chargers too: a 1.6 IdToken (CiString20).
-    longest integer := CASE WHEN id_token_type IS NULL THEN 20 ELSE 36 END;
+    -- A typed one is a 2.x idToken: 36 characters in 2.0.1, 255 in 2.1.
+    longest integer := CASE WHEN id_token_type IS NULL THEN 20 ELSE 255 END;
 BEGIN
     IF id_token_type IS NOT NULL AND (ocpp._id_token_format(id_token_type) IS NULL OR id_token_type = 'NoAuthorization') THEN
         RAISE EXCEPTION 'id_token_type is an OCPP 2.0.1 IdTokenEnumType, not %', quote_literal(id_token_type)
@@ -67,13 +71,14 @@ BEGIN
     END IF;
     IF id_tag IS NULL OR id_tag = '' OR length(id_tag) > longest THEN
         RAISE EXCEPTION 'an id tag is 1 to % characters (OCPP % IdToken), not %', longest,
-                        CASE WHEN id_token_type IS NULL THEN '1.6' ELSE '2.0.1' END, quote_nullable(id_tag)
+                        CASE WHEN id_token_type IS NULL THEN '1.6' ELSE '2.1' END, quote_nullable(id_tag)
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    -- Stations write their tokens in forms of their own: taken as given.
     IF id_token_type IS NOT NULL AND id_tag !~ ocpp._id_token_format(id_token_type) THEN
-        RAISE EXCEPTION '% is not an id token of type %', quote_literal(id_tag), id_token_type
-            USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'an ISO14443 UID is 8 or 14 hex digits, an ISO15693 UID 16, a MacAddress 12';
+        RAISE NOTICE '% is not in the usual form of an id token of type %: added as given',
+                     quote_literal(id_tag), id_token_type
+            USING HINT = 'an ISO14443 UID is 8, 14 or 20 hex digits, an ISO15693 UID 16, a MacAddress 12';
     END IF;
     IF length(parent_id_tag) > longest THEN
         RAISE EXCEPTION 'a parent (group) tag is 1 to % characters, not %', longest, quote_literal(parent_id_tag)
@@ -96,7 +101,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION ocpp.add_id_tag(text, text, timestamptz, text, text, text) IS
-    'Adds an id tag (RFID card, key code, contract id...), or updates it: status Accepted | Blocked | Expired | Invalid, optional expiry and parent (group) tag. id_token_type: the OCPP 2.0.1 type it matches (ISO14443, ISO15693, eMAID, KeyCode, Local, MacAddress, Central; the token must have that type''s form), NULL for any type and OCPP 1.6 (then at most 20 characters, else 36). Tags match case-insensitively.';
+    'Adds an id tag (RFID card, key code, contract id...), or updates it: status Accepted | Blocked | Expired | Invalid, optional expiry and parent (group) tag. id_token_type: the OCPP 2.0.1 type it matches (ISO14443, ISO15693, eMAID, KeyCode, Local, MacAddress, Central; a token not in the usual form of that type is added with a notice), NULL for any type and OCPP 1.6 (then at most 20 characters, else 255: 2.0.1 stations present at most 36, 2.1 stations 255). Tags match case-insensitively.';
 REVOKE ALL ON FUNCTION ocpp.add_id_tag(text, text, timestamptz, text, text, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION ocpp.add_id_tag(text, text, timestamptz, text, text, text) TO pgcsms_operator;
 
@@ -117,9 +122,11 @@ GRANT EXECUTE ON FUNCTION ocpp.remove_id_tag(text) TO pgcsms_operator;
 -- The status of a token by itself, in no version's words: {status,
 -- expires_at, group_id_token, group_id_token_type}; status Accepted, Blocked,
 -- Expired, Invalid, ConcurrentTx or Unknown (no such tag). id_token_type NULL:
--- a 1.6 tag, which matches whatever type a tag has. check_concurrent: a token
--- already in an open transaction on any charger, but own_transaction, is
--- ConcurrentTx — asked when a transaction starts, not when it stops.
+-- a 1.6 tag, which matches whatever type a tag has. The tags come first; the
+-- form of a type only tells a token no tag knows (Invalid) from one that may
+-- be someone's (Unknown). check_concurrent: a token already in an open
+-- transaction on any charger, but own_transaction, is ConcurrentTx — asked
+-- when a transaction starts, not when it stops (1.6; 2.0.1 by a setting).
 CREATE OR REPLACE FUNCTION ocpp._token_status(
     id_token text, id_token_type text DEFAULT NULL, check_concurrent boolean DEFAULT true,
     own_transaction bigint DEFAULT NULL)
@@ -130,20 +137,23 @@ DECLARE
     tag pgcsms.id_tags;
     status text;
 BEGIN
-    -- Nothing presented, the station does not authorize: nothing to refuse.
-    IF id_token_type = 'NoAuthorization' AND id_token = '' THEN
-        RETURN jsonb_build_object('status', 'Accepted');
-    END IF;
-    IF id_token_type IS NOT NULL AND NOT coalesce(id_token ~ ocpp._id_token_format(id_token_type), false) THEN
-        RETURN jsonb_build_object('status', 'Invalid');
+    -- Nothing presented, the station does not authorize: nothing to refuse;
+    -- a token under that type is no token at all.
+    IF id_token_type = 'NoAuthorization' THEN
+        RETURN jsonb_build_object('status', CASE WHEN id_token = '' THEN 'Accepted' ELSE 'Invalid' END);
     END IF;
     SELECT * INTO tag FROM pgcsms.id_tags AS t
      WHERE upper(t.id_tag) = upper(_token_status.id_token)
        AND (t.id_token_type IS NULL OR _token_status.id_token_type IS NULL
             OR t.id_token_type = _token_status.id_token_type);
     IF NOT FOUND THEN
-        -- A key code that opens nothing is a wrong code (2.0.1 C04.FR.01).
-        RETURN jsonb_build_object('status', CASE WHEN id_token_type = 'KeyCode' THEN 'Invalid' ELSE 'Unknown' END);
+        -- A key code that opens nothing is a wrong code (2.0.1 C04.FR.01); a
+        -- token not in the form of its type is no one's.
+        RETURN jsonb_build_object('status', CASE
+            WHEN id_token_type = 'KeyCode' THEN 'Invalid'
+            WHEN id_token_type IS NOT NULL AND NOT coalesce(id_token ~ ocpp._id_token_format(id_token_type), false)
+                THEN 'Invalid'
+            ELSE 'Unknown' END);
     END IF;
     status := tag.status;
     IF status = 'Accepted' AND tag.expires_at IS NOT NULL AND tag.expires_at <= now() THEN
@@ -163,7 +173,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION ocpp._token_status(text, text, boolean, bigint) IS
-    'Who a token is, in no protocol''s words: {status, expires_at, group_id_token, group_id_token_type}. status Accepted, Blocked, Expired (status or expiry passed), Invalid (the tag says so, or the token does not have its type''s form, see ocpp._id_token_format; an unknown KeyCode), Unknown (no such tag; a typed tag matches only its type, a tag without type any), ConcurrentTx (already in an open transaction other than own_transaction, when check_concurrent). A NoAuthorization token (empty) is Accepted.';
+    'Who a token is, in no protocol''s words: {status, expires_at, group_id_token, group_id_token_type}. status Accepted, Blocked, Expired (status or expiry passed), Invalid (the tag says so; no tag and the token is not in its type''s usual form, see ocpp._id_token_format, or an unknown KeyCode), Unknown (no such tag; a typed tag matches only its type, a tag without type any), ConcurrentTx (already in an open transaction other than own_transaction, when check_concurrent). A NoAuthorization token is Accepted when empty, else Invalid. A tag is answered as the operator made it, whatever the form of the token.';
 
 -- OCPP 1.6 idTagInfo for a tag: 1.6 knows no Unknown, and its fields are
 -- CiString20.

@@ -17,10 +17,13 @@ COMMENT ON FUNCTION ocpp.on_authorize(text, text, jsonb) IS
 
 -- Who may charge here, in every version: the token's own status
 -- (ocpp._token_status), and only on a charger that is Accepted (a Pending one
--- is still waiting for an operator). A Central token that no tag knows is
--- one we made up for a remote start: Accepted at the station we asked to
--- start with it, while that request is fresh (5 minutes) or for the
--- transaction it started.
+-- is still waiting for an operator). A token that no tag knows, sent in a
+-- RequestStartTransaction (an id we made up, Central unless it looks like a
+-- card), is Accepted at the station we asked to start with it, in the type
+-- we sent: while that request is fresh (5 minutes from when it was sent or
+-- answered: it may have waited in the queue for a station offline), and for
+-- the transaction it started (linked by remoteStartId before its token is
+-- judged, ocpp.v201_transaction_event, however late the EV was plugged in).
 CREATE OR REPLACE FUNCTION ocpp._authorize_token(
     charge_point_id text, id_token text, id_token_type text DEFAULT NULL, check_concurrent boolean DEFAULT true,
     own_transaction bigint DEFAULT NULL)
@@ -30,12 +33,12 @@ AS $$
 DECLARE
     info jsonb := ocpp._token_status(id_token, id_token_type, check_concurrent, own_transaction);
 BEGIN
-    IF info->>'status' = 'Unknown' AND id_token_type = 'Central' AND EXISTS (
+    IF info->>'status' = 'Unknown' AND id_token_type IS NOT NULL AND EXISTS (
         SELECT FROM pgcsms.commands AS c
          WHERE c.charge_point_id = _authorize_token.charge_point_id AND c.action = 'RequestStartTransaction'
            AND upper(c.payload->'idToken'->>'idToken') = upper(_authorize_token.id_token)
-           AND c.payload->'idToken'->>'type' = 'Central'
-           AND ((c.status IN ('sent', 'accepted') AND c.created_at > now() - interval '5 minutes')
+           AND c.payload->'idToken'->>'type' = _authorize_token.id_token_type
+           AND ((c.status IN ('sent', 'accepted') AND coalesce(c.completed_at, c.sent_at) > now() - interval '5 minutes')
                 OR c.id = (SELECT t.remote_command_id FROM pgcsms.transactions AS t WHERE t.id = own_transaction))) THEN
         info := jsonb_build_object('status', 'Accepted');
     END IF;
@@ -48,7 +51,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION ocpp._authorize_token(text, text, text, boolean, bigint) IS
-    'Whether a token may charge at a charger, in no protocol''s words (see ocpp._token_status): the token''s own status; Accepted for a Central token no tag knows that a RequestStartTransaction to this charger named (sent or accepted in the last 5 minutes, or the one that started own_transaction); Blocked at a charger that is not Accepted.';
+    'Whether a token may charge at a charger, in no protocol''s words (see ocpp._token_status): the token''s own status; Accepted for a token no tag knows that a RequestStartTransaction to this charger named with that type (sent or answered in the last 5 minutes, or the one that started own_transaction); Blocked at a charger that is not Accepted.';
 
 CREATE OR REPLACE FUNCTION ocpp._authorization(charge_point_id text, id_tag text)
 RETURNS jsonb

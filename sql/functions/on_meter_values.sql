@@ -35,7 +35,7 @@ RETURNS void
 LANGUAGE plpgsql
 AS $$
 DECLARE
-    v201 boolean := ocpp_version = '2.0.1';
+    v201 boolean := ocpp._is_v2(ocpp_version);
 BEGIN
     INSERT INTO pgcsms.meter_values
         (charge_point_id, evse_id, connector_id, transaction_id, transaction_known, sampled_at, source,

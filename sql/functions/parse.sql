@@ -1,7 +1,9 @@
 -- The one call the proxy makes for each CALL a charger sends. The handler runs
 -- in a subtransaction, so a refusal or a fault of ours undoes its half-done
 -- work but never the journal: the CALL and our answer (CALLRESULT or
--- CALLERROR) are recorded in the same transaction either way.
+-- CALLERROR) are recorded in the same transaction either way. An OCPP 2.1
+-- SEND (message_type 6) runs the same way, but is never answered: its row in
+-- the journal alone, with the error when it was refused or failed.
 CREATE OR REPLACE FUNCTION ocpp.parse(
     charge_point_id text,
     unique_id text,
@@ -9,6 +11,7 @@ CREATE OR REPLACE FUNCTION ocpp.parse(
     payload jsonb,
     ocpp_version text DEFAULT '1.6',
     node_id text DEFAULT NULL,
+    message_type smallint DEFAULT 2,
     OUT result jsonb,
     OUT error_code text,
     OUT error_description text)
@@ -20,41 +23,55 @@ DECLARE
     failed_message text;
     failed_detail text;
     replayed record;
+    sent_at timestamptz;
 BEGIN
-    -- A resend of a CALL we committed (its answer was lost) gets the recorded
-    -- answer and changes nothing (ocpp._replayed_answer).
-    replayed := ocpp._replayed_answer(parse.charge_point_id, parse.unique_id, parse.action, parse.payload);
-    IF replayed.committed THEN
-        result := replayed.result;
-        INSERT INTO pgcsms.message_log
-            (charge_point_id, direction, message_type, unique_id, action, payload, error_detail, node_id)
-        VALUES
-            (parse.charge_point_id, 'in', 2, parse.unique_id, parse.action, parse.payload, NULL, parse.node_id),
-            (parse.charge_point_id, 'out', 3, parse.unique_id, parse.action, result,
-             'resend of a CALL committed at ' || replayed.answered_at || ': answered from the journal, not applied again',
-             parse.node_id);
-        RETURN;
+    IF message_type = 6 THEN
+        -- A resend of a SEND we applied (2.1 lets a retry keep its messageId)
+        -- is journaled and not applied again.
+        sent_at := ocpp._replayed_send(parse.charge_point_id, parse.unique_id, parse.action, parse.payload);
+        IF sent_at IS NOT NULL THEN
+            INSERT INTO pgcsms.message_log
+                (charge_point_id, direction, message_type, unique_id, action, payload, error_detail, node_id)
+            VALUES (parse.charge_point_id, 'in', 6, parse.unique_id, parse.action, parse.payload,
+                    'resend of a SEND applied at ' || sent_at || ': not applied again', parse.node_id);
+            RETURN;
+        END IF;
+    ELSIF message_type IS DISTINCT FROM 2 THEN
+        RAISE EXCEPTION 'ocpp.parse takes a CALL (2) or a SEND (6), not message type %', message_type
+            USING ERRCODE = 'invalid_parameter_value';
+    ELSE
+        -- A resend of a CALL we committed (its answer was lost) gets the recorded
+        -- answer and changes nothing (ocpp._replayed_answer).
+        replayed := ocpp._replayed_answer(parse.charge_point_id, parse.unique_id, parse.action, parse.payload);
+        IF replayed.committed THEN
+            result := replayed.result;
+            INSERT INTO pgcsms.message_log
+                (charge_point_id, direction, message_type, unique_id, action, payload, error_detail, node_id)
+            VALUES
+                (parse.charge_point_id, 'in', 2, parse.unique_id, parse.action, parse.payload, NULL, parse.node_id),
+                (parse.charge_point_id, 'out', 3, parse.unique_id, parse.action, result,
+                 'resend of a CALL committed at ' || replayed.answered_at || ': answered from the journal, not applied again',
+                 parse.node_id);
+            RETURN;
+        END IF;
     END IF;
     BEGIN
         result := ocpp._dispatch(charge_point_id, unique_id, action, payload, ocpp_version);
     EXCEPTION WHEN OTHERS THEN
         GET STACKED DIAGNOSTICS failed_state = RETURNED_SQLSTATE, failed_message = MESSAGE_TEXT;
-        error_code := ocpp.call_error_code(failed_state, ocpp_version);
-        IF failed_state LIKE 'OC%' THEN
-            error_description := failed_message;
-        ELSIF failed_state IN ('22003', '22008', '22009', '23514') THEN
-            -- A value the schema allows but no column holds (an integer past
-            -- 32 or 64 bits, a time offset past 15:59, a negative connector):
-            -- the charger's value, not our fault. Cause kept in the journal.
-            error_code := 'PropertyConstraintViolation';
-            error_description := 'a value is out of the range this central system accepts';
-            failed_detail := failed_state || ': ' || failed_message;
-        ELSE
-            error_description := 'Internal error';
-            failed_detail := failed_state || ': ' || failed_message;
-        END IF;
+        SELECT e.error_code, e.error_description, e.error_detail INTO error_code, error_description, failed_detail
+          FROM ocpp._error_reply(failed_state, failed_message, ocpp_version) AS e;
         result := NULL;
     END;
+    IF message_type = 6 THEN
+        result := NULL;  -- nothing is sent back
+        INSERT INTO pgcsms.message_log
+            (charge_point_id, direction, message_type, unique_id, action, payload, error_code, error_description,
+             error_detail, node_id)
+        VALUES (parse.charge_point_id, 'in', 6, parse.unique_id, parse.action, parse.payload, error_code,
+                error_description, failed_detail, parse.node_id);
+        RETURN;
+    END IF;
     INSERT INTO pgcsms.message_log
         (charge_point_id, direction, message_type, unique_id, action, payload, error_code,
          error_description, error_detail, node_id)
@@ -64,10 +81,38 @@ BEGIN
          parse.action, result, error_code, error_description, failed_detail, parse.node_id);
 END
 $$;
-COMMENT ON FUNCTION ocpp.parse(text, text, text, jsonb, text, text) IS
-    'Handles one CALL from a charge point (payload already schema-checked by the proxy): applies its business rules, journals the CALL and the answer, and returns either result (the CALLRESULT payload) or error_code/error_description (the CALLERROR). Commit before sending the answer.';
-REVOKE ALL ON FUNCTION ocpp.parse(text, text, text, jsonb, text, text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION ocpp.parse(text, text, text, jsonb, text, text) TO pgcsms_proxy;
+COMMENT ON FUNCTION ocpp.parse(text, text, text, jsonb, text, text, smallint) IS
+    'Handles one CALL from a charge point (payload already schema-checked by the proxy): applies its business rules, journals the CALL and the answer, and returns either result (the CALLRESULT payload) or error_code/error_description (the CALLERROR). Commit before sending the answer. message_type 6: an OCPP 2.1 SEND, handled alike but never answered: only the SEND is journaled, with error_code/error_description when it failed (returned too, for the proxy''s counters; result is NULL); a resend of one already applied (same unique_id, action and payload within resend_window) is journaled and not applied again.';
+REVOKE ALL ON FUNCTION ocpp.parse(text, text, text, jsonb, text, text, smallint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION ocpp.parse(text, text, text, jsonb, text, text, smallint) TO pgcsms_proxy;
+
+-- What a handler's failure becomes on the wire: a refusal of ours (SQLSTATE
+-- class OC) keeps its words; a value no column holds is the charger's fault;
+-- anything else is an InternalError whose cause stays in the journal.
+CREATE OR REPLACE FUNCTION ocpp._error_reply(
+    failed_state text, failed_message text, ocpp_version text,
+    OUT error_code text, OUT error_description text, OUT error_detail text)
+LANGUAGE plpgsql STABLE
+AS $$
+BEGIN
+    error_code := ocpp.call_error_code(failed_state, ocpp_version);
+    IF failed_state LIKE 'OC%' THEN
+        error_description := failed_message;
+    ELSIF failed_state IN ('22003', '22008', '22009', '23514') THEN
+        -- A value the schema allows but no column holds (an integer past
+        -- 32 or 64 bits, a time offset past 15:59, a negative connector):
+        -- the charger's value, not our fault. Cause kept in the journal.
+        error_code := 'PropertyConstraintViolation';
+        error_description := 'a value is out of the range this central system accepts';
+        error_detail := failed_state || ': ' || failed_message;
+    ELSE
+        error_description := 'Internal error';
+        error_detail := failed_state || ': ' || failed_message;
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION ocpp._error_reply(text, text, text) IS
+    'The CALLERROR (code and description, spelled for the OCPP version) for a handler that failed with this SQLSTATE and message, and the internal detail to journal: OC* keep their message, out-of-range values are PropertyConstraintViolation, anything else InternalError.';
 
 CREATE OR REPLACE FUNCTION ocpp._dispatch(
     charge_point_id text, unique_id text, action text, payload jsonb, ocpp_version text)
@@ -80,6 +125,11 @@ BEGIN
     registration := ocpp._registration(charge_point_id);
     IF registration IS NULL THEN
         RAISE EXCEPTION 'unknown charge point' USING ERRCODE = 'OC005';
+    END IF;
+    IF ocpp_version <> '1.6' THEN
+        -- A 2.x station acts on what its last BootNotification answer told it.
+        SELECT ocpp._registration_for(_dispatch.ocpp_version, cp.registration_status, cp.boot_status, sending => false)
+          INTO registration FROM pgcsms.charge_points AS cp WHERE cp.id = _dispatch.charge_point_id;
     END IF;
     -- A Rejected charger may only boot again (OCPP 1.6 §4.2.1).
     IF registration = 'Rejected' AND action <> 'BootNotification' THEN
@@ -99,7 +149,9 @@ BEGIN
        AND (cp.last_seen_at IS NULL OR cp.last_seen_at < now() - interval '5 seconds');
 
     IF ocpp_version = '2.0.1' THEN
-        RETURN ocpp._dispatch_v201(charge_point_id, unique_id, action, payload);
+        RETURN ocpp._dispatch_v201(charge_point_id, unique_id, action, payload, ocpp_version);
+    ELSIF ocpp_version = '2.1' THEN
+        RETURN ocpp._dispatch_v21(charge_point_id, unique_id, action, payload);
     ELSIF ocpp_version <> '1.6' THEN
         RAISE EXCEPTION 'OCPP % is not served', ocpp_version USING ERRCODE = 'OC002';
     END IF;
@@ -123,7 +175,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION ocpp._dispatch(text, text, text, jsonb, text) IS
-    'Routes a CALL to its handler after the registration check: OCPP 1.6 to sql/functions/on_*.sql, 2.0.1 to ocpp._dispatch_v201 (sql/functions/v201/).';
+    'Routes a CALL (or a 2.1 SEND) to its handler after the registration check: OCPP 1.6 to sql/functions/on_*.sql, 2.0.1 to ocpp._dispatch_v201 (sql/functions/v201/), 2.1 to ocpp._dispatch_v21 (sql/functions/v21/, and 2.0.1''s handlers for the messages both have).';
 
 CREATE OR REPLACE FUNCTION ocpp._not_implemented(action text)
 RETURNS jsonb
@@ -190,3 +242,28 @@ END
 $$;
 COMMENT ON FUNCTION ocpp._replayed_answer(text, text, text, jsonb) IS
     'The recorded CALLRESULT of a CALL this charger already sent and we committed (same uniqueId, action and payload, within the resend_window setting): its resend is answered with it and not applied again. BootNotification, Heartbeat and Authorize are always handled afresh.';
+
+CREATE OR REPLACE FUNCTION ocpp._replayed_send(charge_point_id text, unique_id text, action text, payload jsonb)
+RETURNS timestamptz
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    window_seconds integer := coalesce(ocpp._setting('resend_window')::integer, 0);
+    applied_at timestamptz;
+BEGIN
+    IF window_seconds = 0 THEN
+        RETURN NULL;
+    END IF;
+    -- As for a CALL: two copies racing meet here, the second waits for the first.
+    PERFORM pg_advisory_xact_lock(hashtextextended(_replayed_send.charge_point_id || '/' || _replayed_send.unique_id, 0));
+    SELECT m.at INTO applied_at FROM pgcsms.message_log AS m
+     WHERE m.charge_point_id = _replayed_send.charge_point_id AND m.unique_id = _replayed_send.unique_id
+       AND m.direction = 'in' AND m.message_type = 6 AND m.action = _replayed_send.action
+       AND m.payload = _replayed_send.payload AND m.error_code IS NULL AND m.error_detail IS NULL
+       AND m.at > now() - make_interval(secs => window_seconds)
+     ORDER BY m.id DESC LIMIT 1;
+    RETURN applied_at;
+END
+$$;
+COMMENT ON FUNCTION ocpp._replayed_send(text, text, text, jsonb) IS
+    'When an OCPP 2.1 SEND with this unique_id, action and payload was applied within the resend_window setting, when: its resend is journaled and not applied again. NULL otherwise (and for a SEND that failed, which is handled afresh).';

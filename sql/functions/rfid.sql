@@ -112,15 +112,10 @@ BEGIN
                     command_id := ocpp.remote_start_transaction(
                         reader.charge_point_id, record_scan.id_tag, reader.connector_id, expires_at => valid_until);
                 ELSE
-                    -- A card read by a reader is an RFID card: its type as enrolled, else ISO14443 for a
-                    -- 4- or 7-byte UID, else Local. The reader's connector is the station's EVSE.
+                    -- The card's type as every helper sends it; the reader's connector is the station's EVSE.
                     command_id := ocpp.request_start_transaction(
                         reader.charge_point_id, record_scan.id_tag,
-                        id_token_type => coalesce(
-                            (SELECT t.id_token_type FROM pgcsms.id_tags AS t
-                              WHERE upper(t.id_tag) = upper(record_scan.id_tag) AND t.id_token_type IS NOT NULL LIMIT 1),
-                            CASE WHEN record_scan.id_tag ~ '^([0-9A-Fa-f]{8}|[0-9A-Fa-f]{14})$' THEN 'ISO14443'
-                                 ELSE 'Local' END),
+                        id_token_type => ocpp._id_token_type_for(record_scan.id_tag),
                         evse_id => reader.connector_id, expires_at => valid_until);
                 END IF;
                 outcome := 'remote_start_queued';

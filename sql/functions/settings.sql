@@ -19,13 +19,24 @@ BEGIN
                     USING ERRCODE = 'invalid_parameter_value';
             END IF;
         WHEN 'heartbeat_interval', 'pending_retry_interval', 'clock_skew_tolerance', 'ping_interval', 'call_timeout',
-             'rfid_scan_max_age', 'resend_window' THEN
+             'rfid_scan_max_age', 'resend_window', 'energy_step_max_kw' THEN
             IF value !~ '^\d{1,9}$' THEN
                 RAISE EXCEPTION '% must be a whole number of seconds, not %', key, quote_literal(value)
                     USING ERRCODE = 'invalid_parameter_value';
             END IF;
             IF key = 'call_timeout' AND value::integer < 1 THEN
                 RAISE EXCEPTION 'call_timeout is at least 1 second' USING ERRCODE = 'invalid_parameter_value';
+            END IF;
+        WHEN 'v201_concurrent_tx' THEN
+            IF value NOT IN ('on', 'off') THEN
+                RAISE EXCEPTION 'v201_concurrent_tx is on or off, not %', quote_nullable(value)
+                    USING ERRCODE = 'invalid_parameter_value';
+            END IF;
+        WHEN 'report_time_zone', 'tariff_time_zone' THEN
+            IF NOT EXISTS (SELECT FROM pg_catalog.pg_timezone_names AS z WHERE z.name = value) THEN
+                RAISE EXCEPTION '% must be a time zone name such as UTC or Europe/Berlin, not %',
+                    key, quote_nullable(value)
+                    USING ERRCODE = 'invalid_parameter_value', HINT = 'SELECT name FROM pg_timezone_names lists them';
             END IF;
         ELSE
             IF NOT EXISTS (SELECT FROM pgcsms.settings AS s WHERE s.key = set_setting.key) THEN

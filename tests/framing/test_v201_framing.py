@@ -19,7 +19,7 @@ def test_the_catalog_reads_every_action_of_each_version_from_the_schema_files():
 
 
 def test_catalog_rows_say_which_answers_carry_a_status():
-    rows = {(version, action, sent_by): has_status for version, action, sent_by, has_status in catalog.rows()}
+    rows = {(version, action, sent_by): has_status for version, action, sent_by, has_status, _ in catalog.rows()}
     assert rows[("2.0.1", "SetVariables", "CSMS")] is False  # a list of results, no top-level status
     assert rows[("2.0.1", "RequestStartTransaction", "CSMS")] is True
     assert rows[("2.0.1", "DataTransfer", "ChargingStation")] is True
@@ -27,7 +27,7 @@ def test_catalog_rows_say_which_answers_carry_a_status():
 
 
 def test_subprotocols_are_derived_from_the_served_versions():
-    assert catalog.SUBPROTOCOLS == {"ocpp2.0.1": "2.0.1", "ocpp1.6": "1.6"}
+    assert catalog.SUBPROTOCOLS == {"ocpp2.1": "2.1", "ocpp2.0.1": "2.0.1", "ocpp1.6": "1.6"}
 
 
 @pytest.mark.parametrize(("text", "code"), [

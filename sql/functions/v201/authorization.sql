@@ -1,5 +1,7 @@
 -- OCPP 2.0.1 Authorize (C01): the rule is 1.6's (ocpp._authorize_token,
--- ocpp._reserved_for_other); only the words of the answer are 2.0.1's.
+-- ocpp._reserved_for_other); only the words of the answer are 2.0.1's, and it
+-- is never ConcurrentTx: a 2.0.1 station also asks for the token that is to
+-- stop (C01, E06), and one token may charge on several EVSEs (TC_C_48).
 
 -- idTokenInfo of a token status (ocpp._token_status, ocpp._authorize_token):
 -- the group as an IdToken of its own type; cacheExpiryDateTime, the token's
@@ -24,7 +26,7 @@ AS $$
 DECLARE
     token text := payload->'idToken'->>'idToken';
     token_type text := payload->'idToken'->>'type';
-    info jsonb := ocpp._authorize_token(charge_point_id, token, token_type);
+    info jsonb := ocpp._authorize_token(charge_point_id, token, token_type, check_concurrent => false);
 BEGIN
     -- Every EVSE reserved for other tokens (ocpp._reserved_for_other).
     IF info->>'status' = 'Accepted' AND ocpp._reserved_for_other(charge_point_id, NULL, token) THEN
@@ -42,4 +44,4 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION ocpp.v201_authorize(text, text, jsonb) IS
-    'OCPP 2.0.1 Authorize: idTokenInfo for the idToken by the same rule as 1.6 (ocpp._authorize_token: Unknown for a token no tag knows, Invalid for one not in its type''s form, groupIdToken from the tag''s parent), Invalid when every EVSE is reserved for other tokens. A contract certificate or its hash data is kept in ocpp.contract_certificates.';
+    'OCPP 2.0.1 Authorize: idTokenInfo for the idToken by the same rule as 1.6 (ocpp._authorize_token: Unknown for a token no tag knows, Invalid for one not in its type''s form that no tag knows, groupIdToken from the tag''s parent) but never ConcurrentTx, Invalid when every EVSE is reserved for other tokens. A contract certificate or its hash data is kept in ocpp.contract_certificates.';

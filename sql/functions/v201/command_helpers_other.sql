@@ -38,11 +38,11 @@ DECLARE
     other text;
 BEGIN
     -- Values 2.0.1 renamed: given in the other version's spelling, say which.
-    SELECT CASE WHEN version = '2.0.1' THEN r.v201 ELSE r.v16 END INTO other
+    SELECT CASE WHEN ocpp._is_v2(version) THEN r.v201 ELSE r.v16 END INTO other
       FROM (VALUES ('CentralSystemRootCertificate', 'CSMSRootCertificate'),
                    ('ChargePointCertificate', 'ChargingStationCertificate'),
                    ('ChargePointMaxProfile', 'ChargingStationMaxProfile')) AS r (v16, v201)
-     WHERE value = CASE WHEN version = '2.0.1' THEN r.v16 ELSE r.v201 END;
+     WHERE value = CASE WHEN ocpp._is_v2(version) THEN r.v16 ELSE r.v201 END;
     IF FOUND THEN
         RAISE EXCEPTION '% % is not OCPP %: charge point % speaks OCPP %', argument, quote_literal(value), version,
                         charge_point_id, version
@@ -213,7 +213,7 @@ GRANT EXECUTE ON FUNCTION ocpp.clear_display_message(text, integer, timestamptz)
 
 CREATE OR REPLACE FUNCTION ocpp.customer_information(
     charge_point_id text, report boolean DEFAULT true, clear boolean DEFAULT false, id_token text DEFAULT NULL,
-    id_token_type text DEFAULT 'ISO14443', customer_identifier text DEFAULT NULL,
+    id_token_type text DEFAULT NULL, customer_identifier text DEFAULT NULL,
     customer_certificate jsonb DEFAULT NULL, request_id integer DEFAULT NULL, expires_at timestamptz DEFAULT NULL)
 RETURNS bigint
 LANGUAGE plpgsql SECURITY DEFINER
@@ -231,12 +231,13 @@ BEGIN
     END IF;
     RETURN ocpp.send(charge_point_id, 'CustomerInformation', jsonb_strip_nulls(jsonb_build_object(
         'requestId', coalesce(request_id, ocpp._new_request_id()), 'report', report, 'clear', clear,
-        'idToken', CASE WHEN id_token IS NOT NULL THEN jsonb_build_object('idToken', id_token, 'type', id_token_type) END,
+        'idToken', CASE WHEN id_token IS NOT NULL THEN jsonb_build_object(
+            'idToken', id_token, 'type', coalesce(id_token_type, ocpp._id_token_type_for(id_token))) END,
         'customerIdentifier', customer_identifier, 'customerCertificate', customer_certificate)), expires_at);
 END
 $$;
 COMMENT ON FUNCTION ocpp.customer_information(text, boolean, boolean, text, text, text, jsonb, integer, timestamptz) IS
-    'Queues CustomerInformation (OCPP 2.0.1): report and/or clear what the station holds about one customer, named by id_token (with id_token_type, ISO14443 unless given), customer_identifier or customer_certificate (CertificateHashDataType); request_id: a new one unless given. The station reports with NotifyCustomerInformation into ocpp.customer_information. Returns the command id.';
+    'Queues CustomerInformation (OCPP 2.0.1): report and/or clear what the station holds about one customer, named by id_token (with id_token_type: the tag''s own unless given, ocpp._id_token_type_for), customer_identifier or customer_certificate (CertificateHashDataType); request_id: a new one unless given. The station reports with NotifyCustomerInformation into ocpp.customer_information. Returns the command id.';
 REVOKE ALL ON FUNCTION ocpp.customer_information(text, boolean, boolean, text, text, text, jsonb, integer, timestamptz) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION ocpp.customer_information(text, boolean, boolean, text, text, text, jsonb, integer, timestamptz) TO pgcsms_operator;
 

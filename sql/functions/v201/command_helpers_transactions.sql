@@ -5,7 +5,7 @@
 -- Each returns the command id, like every helper.
 
 CREATE OR REPLACE FUNCTION ocpp.request_start_transaction(
-    charge_point_id text, id_token text, id_token_type text DEFAULT 'Central', evse_id integer DEFAULT NULL,
+    charge_point_id text, id_token text, id_token_type text DEFAULT NULL, evse_id integer DEFAULT NULL,
     remote_start_id integer DEFAULT NULL, group_id_token text DEFAULT NULL, group_id_token_type text DEFAULT NULL,
     charging_profile jsonb DEFAULT NULL, expires_at timestamptz DEFAULT NULL)
 RETURNS bigint
@@ -28,7 +28,8 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     RETURN ocpp.send(charge_point_id, 'RequestStartTransaction', jsonb_strip_nulls(jsonb_build_object(
-        'idToken', jsonb_build_object('idToken', id_token, 'type', id_token_type),
+        'idToken', jsonb_build_object('idToken', id_token,
+                                      'type', coalesce(id_token_type, ocpp._id_token_type_for(id_token))),
         'remoteStartId', coalesce(remote_start_id, nextval('pgcsms.remote_start_ids')),
         'evseId', evse_id,
         'groupIdToken', CASE WHEN v_group IS NOT NULL THEN jsonb_build_object(
@@ -37,7 +38,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION ocpp.request_start_transaction(text, text, text, integer, integer, text, text, jsonb, timestamptz) IS
-    'Queues RequestStartTransaction for an OCPP 2.0.1 station (1.6: ocpp.remote_start_transaction): idToken (id_token_type Central by default: an id we give, Accepted at that station while the request is fresh even when no tag knows it), remoteStartId (default: the next of a sequence; see ocpp.commands.payload), evseId (NULL: the station chooses), groupIdToken (default: the tag''s parent), chargingProfile (a TxProfile without transactionId). The TransactionEvent that echoes remoteStartId shows the command in ocpp.transactions.remote_command_id; an answer naming a transactionId links that one. Returns the command id.';
+    'Queues RequestStartTransaction for an OCPP 2.0.1 station (1.6: ocpp.remote_start_transaction): idToken (id_token_type: the tag''s own unless given, ocpp._id_token_type_for; an id no tag knows is one we give, Central unless it looks like a card UID, Accepted at that station in that type while the request is fresh and for the transaction it starts), remoteStartId (default: the next of a sequence; see ocpp.commands.payload), evseId (NULL: the station chooses), groupIdToken (default: the tag''s parent), chargingProfile (a TxProfile without transactionId). The TransactionEvent that echoes remoteStartId shows the command in ocpp.transactions.remote_command_id; an answer naming a transactionId links that one. Returns the command id.';
 REVOKE ALL ON FUNCTION ocpp.request_start_transaction(text, text, text, integer, integer, text, text, jsonb, timestamptz) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION ocpp.request_start_transaction(text, text, text, integer, integer, text, text, jsonb, timestamptz) TO pgcsms_operator;
 

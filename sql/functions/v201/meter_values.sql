@@ -1,7 +1,7 @@
 -- OCPP 2.0.1 MeterValues (J01): values of an EVSE outside TransactionEvent
 -- (clock-aligned, triggered), stored like every version's
 -- (ocpp._store_meter_values). evseId 0 is the station's main meter.
-CREATE OR REPLACE FUNCTION ocpp.v201_meter_values(charge_point_id text, unique_id text, payload jsonb)
+CREATE OR REPLACE FUNCTION ocpp.v201_meter_values(charge_point_id text, unique_id text, payload jsonb, ocpp_version text)
 RETURNS jsonb
 LANGUAGE plpgsql
 AS $$
@@ -23,13 +23,13 @@ BEGIN
              LIMIT 1;
         END IF;
         PERFORM ocpp._store_meter_values(charge_point_id, evse, CASE WHEN evse = 0 THEN 0 ELSE tx.connector_id END,
-                                         tx.id, tx.id IS NOT NULL, jsonb_build_array(sample), 'MeterValues', '2.0.1');
-        IF tx.id IS NOT NULL AND tx.ocpp_version = '2.0.1' THEN
+                                         tx.id, tx.id IS NOT NULL, jsonb_build_array(sample), 'MeterValues', ocpp_version);
+        IF tx.id IS NOT NULL AND ocpp._is_v2(tx.ocpp_version) THEN
             PERFORM ocpp._v201_derive_transaction(tx);
         END IF;
     END LOOP;
     RETURN '{}'::jsonb;
 END
 $$;
-COMMENT ON FUNCTION ocpp.v201_meter_values(text, text, jsonb) IS
-    'OCPP 2.0.1 MeterValues: every sampledValue becomes a row of ocpp.meter_values (ocpp._store_meter_values), each sample linked to the transaction under way on its EVSE when it was taken (whose energy it updates); evseId 0 is the main meter, in no transaction.';
+COMMENT ON FUNCTION ocpp.v201_meter_values(text, text, jsonb, text) IS
+    'OCPP 2.0.1 (and 2.1) MeterValues: every sampledValue becomes a row of ocpp.meter_values (ocpp._store_meter_values), each sample linked to the transaction under way on its EVSE when it was taken (whose energy it updates); evseId 0 is the main meter, in no transaction.';

@@ -2,12 +2,13 @@
 -- Heartbeat, and what an accepted SetNetworkProfile changes. The registration
 -- rules are 1.6's (ocpp._boot, ocpp._registration in ocpp._dispatch).
 
-CREATE OR REPLACE FUNCTION ocpp.v201_boot_notification(charge_point_id text, unique_id text, payload jsonb)
+CREATE OR REPLACE FUNCTION ocpp.v201_boot_notification(charge_point_id text, unique_id text, payload jsonb,
+                                                       ocpp_version text)
 RETURNS jsonb
 LANGUAGE sql
 AS $$
     SELECT ocpp._boot(
-        charge_point_id, '2.0.1',
+        charge_point_id, ocpp_version,
         reason => payload->>'reason',
         vendor => payload->'chargingStation'->>'vendorName',
         model => payload->'chargingStation'->>'model',
@@ -16,8 +17,17 @@ AS $$
         iccid => payload->'chargingStation'->'modem'->>'iccid',
         imsi => payload->'chargingStation'->'modem'->>'imsi')
 $$;
+COMMENT ON FUNCTION ocpp.v201_boot_notification(text, text, jsonb, text) IS
+    'BootNotification (2.0.1 and 2.1, its ocpp_version in the boot event): records the station (chargingStation vendorName, model, serialNumber, firmwareVersion, modem iccid and imsi) and the boot reason; answers {currentTime, interval, status} by the rules every version shares (ocpp._boot): its registration status, heartbeat_interval when Accepted, pending_retry_interval when Pending or Rejected. Accepted wakes the delivery of commands that waited while it was Pending.';
+
+CREATE OR REPLACE FUNCTION ocpp.v201_boot_notification(charge_point_id text, unique_id text, payload jsonb)
+RETURNS jsonb
+LANGUAGE sql
+AS $$
+    SELECT ocpp.v201_boot_notification(charge_point_id, unique_id, payload, '2.0.1')
+$$;
 COMMENT ON FUNCTION ocpp.v201_boot_notification(text, text, jsonb) IS
-    'BootNotification (2.0.1): records the station (chargingStation vendorName, model, serialNumber, firmwareVersion, modem iccid and imsi) and the boot reason; answers {currentTime, interval, status} by the rules every version shares (ocpp._boot): its registration status, heartbeat_interval when Accepted, pending_retry_interval when Pending or Rejected. Accepted wakes the delivery of commands that waited while it was Pending.';
+    'BootNotification of a 2.0.1 station: ocpp.v201_boot_notification(..., ''2.0.1''), under the signature it had before 2.1.';
 
 CREATE OR REPLACE FUNCTION ocpp.v201_heartbeat(charge_point_id text, unique_id text, payload jsonb)
 RETURNS jsonb

@@ -3,26 +3,27 @@
 -- changes. Connector states follow 1.6's rules (ocpp._connector_status),
 -- addressed by the station's evseId and connectorId.
 
-CREATE OR REPLACE FUNCTION ocpp.v201_status_notification(charge_point_id text, unique_id text, payload jsonb)
+CREATE OR REPLACE FUNCTION ocpp.v201_status_notification(charge_point_id text, unique_id text, payload jsonb,
+                                                         ocpp_version text)
 RETURNS jsonb
 LANGUAGE plpgsql
 AS $$
 BEGIN
     PERFORM ocpp._connector_status(
-        charge_point_id, unique_id, '2.0.1', (payload->>'evseId')::integer, (payload->>'connectorId')::integer,
+        charge_point_id, unique_id, ocpp_version, (payload->>'evseId')::integer, (payload->>'connectorId')::integer,
         payload->>'connectorStatus', ocpp._ts(payload->>'timestamp'));
     RETURN '{}'::jsonb;
 END
 $$;
-COMMENT ON FUNCTION ocpp.v201_status_notification(text, text, jsonb) IS
-    'StatusNotification (2.0.1): the connectorStatus of (evseId, connectorId) in ocpp.connectors and ocpp.status_history, by the rules 1.6 follows (ocpp._connector_status: a replay older than the state held goes to the history only). Answers {}.';
+COMMENT ON FUNCTION ocpp.v201_status_notification(text, text, jsonb, text) IS
+    'StatusNotification (2.0.1 and 2.1): the connectorStatus of (evseId, connectorId) in ocpp.connectors and ocpp.status_history, by the rules 1.6 follows (ocpp._connector_status: a replay older than the state held goes to the history only). Answers {}.';
 
 -- Every event is kept. A station may report its connectors' states as
 -- events (component Connector, variable AvailabilityState) rather than with
 -- StatusNotification (G01, pitfall 11): those set the connector's status too,
 -- in the order they happened. An EVSE's own state is connector 0 of it, the
 -- station's EVSE 0.
-CREATE OR REPLACE FUNCTION ocpp.v201_notify_event(charge_point_id text, unique_id text, payload jsonb)
+CREATE OR REPLACE FUNCTION ocpp.v201_notify_event(charge_point_id text, unique_id text, payload jsonb, ocpp_version text)
 RETURNS jsonb
 LANGUAGE plpgsql
 AS $$
@@ -57,13 +58,13 @@ BEGIN
                 OR (upper(d->'component'->>'name') = 'CONNECTOR' AND d->'component'->'evse' ?& ARRAY['id', 'connectorId']))
          ORDER BY ocpp._ts(d->>'timestamp'), n
     LOOP
-        PERFORM ocpp._connector_status(charge_point_id, unique_id, '2.0.1', e.evse_id, e.connector_id, e.state, e.at);
+        PERFORM ocpp._connector_status(charge_point_id, unique_id, ocpp_version, e.evse_id, e.connector_id, e.state, e.at);
     END LOOP;
     RETURN '{}'::jsonb;
 END
 $$;
-COMMENT ON FUNCTION ocpp.v201_notify_event(text, text, jsonb) IS
-    'NotifyEvent (2.0.1): every event into ocpp.station_events (a resent one, same eventId and time, once), with the message''s seqNo, tbc and generatedAt. An AvailabilityState event of a Connector (evse id and connectorId), an EVSE (connector 0 of it) or the ChargingStation (EVSE 0) sets that status as a StatusNotification would (ocpp._connector_status). Answers {}.';
+COMMENT ON FUNCTION ocpp.v201_notify_event(text, text, jsonb, text) IS
+    'NotifyEvent (2.0.1 and 2.1): every event into ocpp.station_events (a resent one, same eventId and time, once), with the message''s seqNo, tbc and generatedAt. An AvailabilityState event of a Connector (evse id and connectorId), an EVSE (connector 0 of it) or the ChargingStation (EVSE 0) sets that status as a StatusNotification would (ocpp._connector_status). Answers {}.';
 
 CREATE OR REPLACE FUNCTION ocpp._v201_effect_change_availability(c pgcsms.commands)
 RETURNS void

@@ -7,7 +7,8 @@
 -- derived again from all of its events in seqNo order: a late event never
 -- overwrites what a later one said.
 
-CREATE OR REPLACE FUNCTION ocpp.v201_transaction_event(charge_point_id text, unique_id text, payload jsonb)
+CREATE OR REPLACE FUNCTION ocpp.v201_transaction_event(charge_point_id text, unique_id text, payload jsonb,
+                                                       ocpp_version text)
 RETURNS jsonb
 LANGUAGE plpgsql
 AS $$
@@ -29,6 +30,8 @@ DECLARE
     was pgcsms.transactions;
     created boolean := false;
     previous pgcsms.transaction_events;
+    this_event_no integer := 0;
+    cost jsonb;
     token_info jsonb;
     answer jsonb := '{}';
 BEGIN
@@ -40,7 +43,7 @@ BEGIN
     IF NOT FOUND THEN
         INSERT INTO pgcsms.transactions AS t
             (charge_point_id, remote_id, ocpp_version, evse_id, connector_id, started_at, start_unique_id)
-        VALUES (charge_point_id, tx_ref, '2.0.1', evse, connector, happened_at, unique_id)
+        VALUES (charge_point_id, tx_ref, ocpp_version, evse, connector, happened_at, unique_id)
         ON CONFLICT ON CONSTRAINT transactions_charge_point_id_remote_id_key DO NOTHING
         RETURNING t.* INTO tx;
         created := FOUND;
@@ -61,13 +64,26 @@ BEGIN
             unique_id, keep => tx.id, only_older => true);
     END IF;
 
+    -- The RequestStartTransaction it echoes, linked before its token is
+    -- judged: the id we sent is this transaction's however late the EV was
+    -- plugged in, or the command waited in the queue (ocpp._authorize_token).
+    IF tx.remote_command_id IS NULL AND info ? 'remoteStartId' THEN
+        tx.remote_command_id := ocpp._remote_start_command_v201(charge_point_id, (info->>'remoteStartId')::bigint);
+        IF tx.remote_command_id IS NOT NULL THEN
+            UPDATE pgcsms.transactions AS t SET remote_command_id = tx.remote_command_id WHERE t.id = tx.id;
+        END IF;
+    END IF;
+
     -- The token it carries, checked by the rule of every version (C12.FR.03,
     -- E01.FR.11): answered even when the station took it from its cache or
     -- local list, and whatever the answer the transaction stays (the station
-    -- decides whether to stop).
+    -- decides whether to stop). ConcurrentTx only when the operator asks for
+    -- it (v201_concurrent_tx): one token may charge on several EVSEs (TC_C_48).
     IF payload ? 'idToken' THEN
-        token_info := ocpp._authorize_token(charge_point_id, token, token_type,
-                                            check_concurrent => NOT stopping, own_transaction => tx.id);
+        token_info := ocpp._authorize_token(
+            charge_point_id, token, token_type,
+            check_concurrent => NOT stopping AND coalesce(ocpp._setting('v201_concurrent_tx') = 'on', false),
+            own_transaction => tx.id);
         IF NOT stopping AND token_info->>'status' = 'Accepted' AND coalesce(evse, tx.evse_id) IS NOT NULL
            AND ocpp._reserved_for_other(charge_point_id, coalesce(evse, tx.evse_id), token,
                                         CASE WHEN reservation BETWEEN 0 AND 2147483647 THEN reservation::integer END) THEN
@@ -76,27 +92,34 @@ BEGIN
         answer := jsonb_build_object('idTokenInfo', ocpp._v201_id_token_info(token_info));
     END IF;
 
-    -- A resend: the answer it had. Another event under the same seqNo: kept
-    -- for review, not applied.
+    -- A resend (the same event again): the answer it had. Another event under
+    -- a seqNo already used (a counter restarted after a reboot): kept and
+    -- applied after the ones of that seqNo that came before it, and flagged.
     SELECT * INTO previous FROM pgcsms.transaction_events AS e
-     WHERE e.charge_point_id = v201_transaction_event.charge_point_id AND e.remote_id = tx_ref AND e.seq_no = seq;
+     WHERE e.charge_point_id = v201_transaction_event.charge_point_id AND e.remote_id = tx_ref AND e.seq_no = seq
+     ORDER BY e.payload = v201_transaction_event.payload DESC, e.event_no DESC
+     LIMIT 1;
     IF FOUND THEN
         IF previous.payload = payload THEN
             RETURN previous.response;
         END IF;
+        this_event_no := previous.event_no + 1;
         INSERT INTO pgcsms.anomalies (charge_point_id, kind, unique_id, transaction_id, detail)
         VALUES (charge_point_id, 'transaction_event_conflict', unique_id, tx.id,
-                jsonb_build_object('transaction_id', tx_ref, 'seq_no', seq, 'first_unique_id', previous.unique_id,
+                jsonb_build_object('transaction_id', tx_ref, 'seq_no', seq, 'event_no', this_event_no,
+                                   'first_unique_id', (
+                                       SELECT e.unique_id FROM pgcsms.transaction_events AS e
+                                        WHERE e.charge_point_id = v201_transaction_event.charge_point_id
+                                          AND e.remote_id = tx_ref AND e.seq_no = seq AND e.event_no = 0),
                                    'payload', payload));
-        RETURN answer;
     END IF;
 
     INSERT INTO pgcsms.transaction_events
-        (charge_point_id, remote_id, seq_no, transaction_id, event_type, trigger_reason, charger_at, offline,
+        (charge_point_id, remote_id, seq_no, event_no, transaction_id, event_type, trigger_reason, charger_at, offline,
          evse_id, connector_id, charging_state, time_spent_charging, stopped_reason, remote_start_id,
          reservation_id, number_of_phases_used, cable_max_current, id_token, id_token_type,
          authorization_status, group_id_token, unique_id, payload, response)
-    VALUES (charge_point_id, tx_ref, seq, tx.id, kind, payload->>'triggerReason', happened_at, queued_offline,
+    VALUES (charge_point_id, tx_ref, seq, this_event_no, tx.id, kind, payload->>'triggerReason', happened_at, queued_offline,
             evse, connector, info->>'chargingState', (info->>'timeSpentCharging')::bigint,
             CASE WHEN kind = 'Ended' THEN coalesce(info->>'stoppedReason', 'Local') ELSE info->>'stoppedReason' END,
             (info->>'remoteStartId')::bigint, reservation, (payload->>'numberOfPhasesUsed')::integer,
@@ -105,25 +128,24 @@ BEGIN
 
     IF payload ? 'meterValue' THEN
         PERFORM ocpp._store_meter_values(charge_point_id, coalesce(evse, tx.evse_id), coalesce(connector, tx.connector_id),
-                                         tx.id, true, payload->'meterValue', 'TransactionEvent', '2.0.1');
+                                         tx.id, true, payload->'meterValue', 'TransactionEvent', ocpp_version);
     END IF;
 
     tx := ocpp._v201_derive_transaction(tx, count_energy => payload ? 'meterValue' OR kind = 'Ended');
 
+    -- What it costs, by its tariff (sql/functions/tariffs.sql): totalCost answers the Ended event (2.1:
+    -- every Updated too, the running cost); kept with the event, so that a resend gets it again.
+    cost := ocpp._transaction_event_cost(tx.id, kind, ocpp_version);
+    IF cost <> '{}' THEN
+        answer := answer || cost;
+        UPDATE pgcsms.transaction_events AS e SET response = answer
+         WHERE (e.charge_point_id, e.remote_id, e.seq_no, e.event_no)
+             = (v201_transaction_event.charge_point_id, tx_ref, seq, this_event_no);
+    END IF;
+
     -- Its consequences, once each.
     IF reservation IS NOT NULL THEN
         PERFORM ocpp._use_reservation(charge_point_id, reservation, tx.id, unique_id);
-    END IF;
-    IF tx.remote_command_id IS NULL AND tx.remote_start_id IS NOT NULL THEN
-        UPDATE pgcsms.transactions AS t
-           SET remote_command_id = (
-                SELECT c.id FROM pgcsms.commands AS c
-                 WHERE c.charge_point_id = v201_transaction_event.charge_point_id
-                   AND c.action = 'RequestStartTransaction' AND c.payload->>'remoteStartId' = tx.remote_start_id::text
-                   AND c.status IN ('sent', 'accepted', 'timeout', 'interrupted')
-                 ORDER BY c.id DESC LIMIT 1)
-         WHERE t.id = tx.id
-        RETURNING t.* INTO tx;
     END IF;
     IF created AND kind = 'Ended' THEN
         INSERT INTO pgcsms.anomalies (charge_point_id, kind, unique_id, transaction_id, detail)
@@ -144,21 +166,22 @@ BEGIN
         PERFORM pg_notify('ocpp_event', jsonb_build_object(
             'event', 'transaction_started', 'charge_point_id', charge_point_id, 'transaction_id', tx.id,
             'connector_id', tx.connector_id, 'id_tag', tx.id_tag, 'authorization_status', tx.authorization_status,
-            'evse_id', tx.evse_id, 'remote_id', tx.remote_id, 'ocpp_version', '2.0.1')::text);
+            'evse_id', tx.evse_id, 'remote_id', tx.remote_id, 'ocpp_version', ocpp_version)::text);
     END IF;
     IF was.stop_unique_id IS NULL AND tx.stop_unique_id IS NOT NULL THEN
         PERFORM pg_notify('ocpp_event', jsonb_build_object(
             'event', 'transaction_stopped', 'charge_point_id', charge_point_id, 'transaction_id', tx.id,
             'connector_id', tx.connector_id, 'energy_wh', tx.energy_wh, 'reason', tx.stop_reason,
-            'evse_id', tx.evse_id, 'remote_id', tx.remote_id, 'ocpp_version', '2.0.1')::text);
+            'evse_id', tx.evse_id, 'remote_id', tx.remote_id, 'ocpp_version', ocpp_version)::text);
     END IF;
     RETURN answer;
 END
 $$;
-COMMENT ON FUNCTION ocpp.v201_transaction_event(text, text, jsonb) IS
-    'OCPP 2.0.1 TransactionEvent: keeps the event (ocpp.transaction_events) and its meter values, makes or updates the transaction of (station, transactionId) from all of its events in seqNo order (ocpp._v201_derive_transaction), uses its reservation, links its RequestStartTransaction (remoteStartId), supersedes an older transaction left open on the EVSE, and answers idTokenInfo when it carries an idToken (ocpp._authorize_token). A resend of the same seqNo changes nothing and gets the same answer; an Ended for a transaction never seen makes it and is flagged; nothing is refused.';
+COMMENT ON FUNCTION ocpp.v201_transaction_event(text, text, jsonb, text) IS
+    'OCPP 2.0.1 TransactionEvent (and 2.1''s, ocpp_version recorded on the transaction): keeps the event (ocpp.transaction_events) and its meter values, makes or updates the transaction of (station, transactionId) from all of its events in seqNo order (ocpp._v201_derive_transaction), uses its reservation, links its RequestStartTransaction (remoteStartId, ocpp._remote_start_command_v201) before judging its token, supersedes an older transaction left open on the EVSE, and answers idTokenInfo when it carries an idToken (ocpp._authorize_token; ConcurrentTx only with the v201_concurrent_tx setting on) and totalCost from the session''s tariff when it ended (2.1: also the running cost in every Updated; ocpp._transaction_event_cost). A resend (the same event again) changes nothing and gets the same answer; a different event under a seqNo already used is applied after the ones of that seqNo that came before it and flagged (transaction_event_conflict); an Ended for a transaction never seen makes it and is flagged; nothing is refused.';
 
--- A transaction's row from all of its events, in seqNo order: the Started
+-- A transaction's row from all of its events, in seqNo order (events under
+-- one seqNo in the order they came, event_no): the Started
 -- event (or else the earliest) starts it, the first Ended one ends it
 -- (stoppedReason Local when left out), the first token presented otherwise
 -- than to stop is who started it and the last one presented to stop who
@@ -175,22 +198,23 @@ BEGIN
         SELECT e.seq_no, e.event_type, e.trigger_reason, e.charger_at, e.received_at, e.unique_id, e.offline,
                e.evse_id, e.connector_id, e.charging_state, e.time_spent_charging, e.stopped_reason,
                e.remote_start_id, e.reservation_id, e.id_token, e.id_token_type, e.authorization_status,
-               e.group_id_token, e.trigger_reason = 'StopAuthorized' OR e.event_type = 'Ended' AS stopping
+               e.group_id_token, e.trigger_reason = 'StopAuthorized' OR e.event_type = 'Ended' AS stopping,
+               row_number() OVER (ORDER BY e.seq_no, e.event_no) AS n
           FROM pgcsms.transaction_events AS e
          WHERE e.charge_point_id = tx.charge_point_id AND e.remote_id = tx.remote_id),
     story AS (
-        SELECT (array_agg(e.charger_at ORDER BY e.seq_no) FILTER (WHERE e.event_type = 'Started'))[1] AS started_at,
+        SELECT (array_agg(e.charger_at ORDER BY e.n) FILTER (WHERE e.event_type = 'Started'))[1] AS started_at,
                min(e.charger_at) AS first_at,
-               (array_agg(e.trigger_reason ORDER BY e.seq_no) FILTER (WHERE e.event_type = 'Started'))[1] AS start_trigger,
-               (array_agg(e.evse_id ORDER BY e.seq_no) FILTER (WHERE e.evse_id IS NOT NULL))[1] AS evse_id,
-               (array_agg(e.connector_id ORDER BY e.seq_no) FILTER (WHERE e.connector_id IS NOT NULL))[1] AS connector_id,
-               (array_agg(e.seq_no ORDER BY e.seq_no) FILTER (WHERE e.id_token IS NOT NULL AND NOT e.stopping))[1] AS start_token_seq,
-               (array_agg(e.seq_no ORDER BY e.seq_no DESC) FILTER (WHERE e.id_token IS NOT NULL AND e.stopping))[1] AS stop_token_seq,
-               (array_agg(e.seq_no ORDER BY e.seq_no) FILTER (WHERE e.event_type = 'Ended'))[1] AS ended_seq,
-               (array_agg(e.charging_state ORDER BY e.seq_no DESC) FILTER (WHERE e.charging_state IS NOT NULL))[1] AS charging_state,
-               (array_agg(e.time_spent_charging ORDER BY e.seq_no DESC) FILTER (WHERE e.time_spent_charging IS NOT NULL))[1] AS time_spent_charging,
-               (array_agg(e.remote_start_id ORDER BY e.seq_no) FILTER (WHERE e.remote_start_id IS NOT NULL))[1] AS remote_start_id,
-               (array_agg(e.reservation_id ORDER BY e.seq_no) FILTER (WHERE e.reservation_id IS NOT NULL))[1] AS reservation_id,
+               (array_agg(e.trigger_reason ORDER BY e.n) FILTER (WHERE e.event_type = 'Started'))[1] AS start_trigger,
+               (array_agg(e.evse_id ORDER BY e.n) FILTER (WHERE e.evse_id IS NOT NULL))[1] AS evse_id,
+               (array_agg(e.connector_id ORDER BY e.n) FILTER (WHERE e.connector_id IS NOT NULL))[1] AS connector_id,
+               (array_agg(e.n ORDER BY e.n) FILTER (WHERE e.id_token IS NOT NULL AND NOT e.stopping))[1] AS start_token_n,
+               (array_agg(e.n ORDER BY e.n DESC) FILTER (WHERE e.id_token IS NOT NULL AND e.stopping))[1] AS stop_token_n,
+               (array_agg(e.n ORDER BY e.n) FILTER (WHERE e.event_type = 'Ended'))[1] AS ended_n,
+               (array_agg(e.charging_state ORDER BY e.n DESC) FILTER (WHERE e.charging_state IS NOT NULL))[1] AS charging_state,
+               (array_agg(e.time_spent_charging ORDER BY e.n DESC) FILTER (WHERE e.time_spent_charging IS NOT NULL))[1] AS time_spent_charging,
+               (array_agg(e.remote_start_id ORDER BY e.n) FILTER (WHERE e.remote_start_id IS NOT NULL))[1] AS remote_start_id,
+               (array_agg(e.reservation_id ORDER BY e.n) FILTER (WHERE e.reservation_id IS NOT NULL))[1] AS reservation_id,
                bool_or(e.offline) AS offline,
                max(e.seq_no) AS last_seq_no
           FROM events AS e),
@@ -216,13 +240,13 @@ BEGIN
            offline = s.offline,
            last_seq_no = s.last_seq_no,
            meter_start = CASE WHEN count_energy THEN g.meter_start ELSE t.meter_start END,
-           meter_stop = CASE WHEN NOT count_energy THEN t.meter_stop WHEN en.seq_no IS NOT NULL THEN g.meter_stop END,
+           meter_stop = CASE WHEN NOT count_energy THEN t.meter_stop WHEN en.n IS NOT NULL THEN g.meter_stop END,
            energy_wh = CASE WHEN count_energy THEN g.energy_wh ELSE t.energy_wh END
       FROM story AS s
       LEFT JOIN energy AS g ON true
-      LEFT JOIN events AS st ON st.seq_no = s.start_token_seq
-      LEFT JOIN events AS sp ON sp.seq_no = s.stop_token_seq
-      LEFT JOIN events AS en ON en.seq_no = s.ended_seq
+      LEFT JOIN events AS st ON st.n = s.start_token_n
+      LEFT JOIN events AS sp ON sp.n = s.stop_token_n
+      LEFT JOIN events AS en ON en.n = s.ended_n
      WHERE t.id = tx.id
     RETURNING t.* INTO derived;
     -- Values that came before the EVSE was known belong to it too.
@@ -234,7 +258,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION ocpp._v201_derive_transaction(pgcsms.transactions, boolean) IS
-    'Derives a 2.0.1 transaction''s row from all of its events in seqNo order (start and its trigger, end, stoppedReason, tokens, EVSE, chargingState, remoteStartId, reservation) and, when count_energy (new readings, or the end), its energy (ocpp._v201_transaction_energy); returns the row.';
+    'Derives a 2.0.1 transaction''s row from all of its events in seqNo order, then event_no (start and its trigger, end, stoppedReason, tokens, EVSE, chargingState, remoteStartId, reservation) and, when count_energy (new readings, or the end), its energy (ocpp._v201_transaction_energy); returns the row.';
 
 -- Energy of a 2.0.1 transaction, from its Energy.Active.Import.Register
 -- readings at the outlet, all phases together, in time order: the sum of the

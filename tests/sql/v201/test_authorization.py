@@ -7,6 +7,7 @@ schema; commands are claimed and answered as the proxy would, both checked.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from datetime import UTC, datetime, timedelta
@@ -141,10 +142,36 @@ async def test_tokens_match_case_insensitively(db, authorize):
     ("04A2B3C4", "ISO15693"), ("X", "eMAID"), ("NL-TNM-C1234", "eMAID"), ("00:1A:2B:3C:4D", "MacAddress"),
     ("nobody", "NoAuthorization"), ("", "ISO14443"), ("", "Central"),
 ])
-async def test_a_token_not_in_the_form_of_its_type_is_invalid(db, authorize, token, token_type):
-    if token:
-        await db.execute("SELECT ocpp.add_id_tag($1)", token)  # a tag of any type would match it
+async def test_an_unknown_token_not_in_the_form_of_its_type_is_invalid(db, authorize, token, token_type):
     assert await authorize(token, token_type) == {"status": "Invalid"}
+
+
+@pytest.mark.parametrize(("token", "token_type"), [
+    ("VALIDTOKEN1", "ISO14443"), ("04A2B3C4D5E6F7A8B9C0", "ISO14443"), ("04:A2:B3:C4", "ISO14443"),
+    ("DE*ABC*C12345678*1", "eMAID"), ("04A2B3C4", "ISO15693"),
+])
+async def test_the_tags_come_before_the_form_of_a_type(db, authorize, token, token_type):
+    """F2: a token the operator registered is answered by its tag, whatever its form (TC_C_08 with the lab's
+    valid_idtoken, a 10-byte UID, an EMI3 eMAID)."""
+    assert (await authorize(token, token_type))["status"] in ("Invalid", "Unknown")
+    await db.execute("SELECT ocpp.add_id_tag($1)", token)  # a tag of any type
+    assert await authorize(token, token_type) == {"status": "Accepted"}
+    await db.execute("SELECT ocpp.add_id_tag($1, id_token_type => $2)", token, token_type)  # of this very type
+    assert await authorize(token, token_type) == {"status": "Accepted"}
+    await db.execute("SELECT ocpp.add_id_tag($1, 'Blocked', id_token_type => $2)", token, token_type)
+    assert await authorize(token, token_type) == {"status": "Blocked"}
+
+
+async def test_a_ten_byte_uid_is_an_iso14443_uid(db, authorize):
+    """F2: triple-size ISO 14443 UIDs (20 hex digits) are Unknown until registered, and then typed ISO14443."""
+    assert await authorize("04A2B3C4D5E6F7A8B9C0") == {"status": "Unknown"}
+    await db.execute("SELECT ocpp.add_id_tag('04A2B3C4D5E6F7A8B9C0')")
+    assert await db.fetchval("SELECT ocpp._id_token_type_for('04A2B3C4D5E6F7A8B9C0')") == "ISO14443"
+
+
+async def test_no_authorization_with_a_token_is_invalid_whatever_the_tags(db, authorize):
+    await db.execute("SELECT ocpp.add_id_tag('nobody')")
+    assert await authorize("nobody", "NoAuthorization") == {"status": "Invalid"}
 
 
 @pytest.mark.parametrize(("token", "token_type"), [
@@ -180,13 +207,19 @@ async def test_no_authorization_is_accepted(authorize):
     assert await authorize("", "NoAuthorization") == {"status": "Accepted"}
 
 
-async def test_a_token_already_charging_is_concurrent(db, authorize, call):
-    await db.execute("SELECT ocpp.add_id_tag('04A2B3C4')")
+async def test_a_token_already_charging_is_accepted(db, authorize, call):
+    """F1, TC_C_48 step 1: a 2.0.1 Authorize never answers ConcurrentTx; the station also asks for the token
+    that is to stop (C01, E06), and a transaction left open by an earlier test case must not refuse it."""
+    await db.execute("SELECT ocpp.add_id_tag('04A2B3C4', parent_id_tag => 'MPG', id_token_type => 'ISO14443')")
     await call("TransactionEvent", {
         "eventType": "Started", "timestamp": "2024-05-01T12:00:00Z", "triggerReason": "Authorized", "seqNo": 0,
         "transactionInfo": {"transactionId": "TX-1"}, "idToken": {"idToken": "04A2B3C4", "type": "ISO14443"},
         "evse": {"id": 1}})
-    assert (await authorize("04A2B3C4"))["status"] == "ConcurrentTx"
+    assert await authorize("04A2B3C4") == {"status": "Accepted",
+                                           "groupIdToken": {"idToken": "MPG", "type": "Central"}}
+    # Even when the operator wants ConcurrentTx for transactions (ocpp.settings v201_concurrent_tx).
+    await db.execute("SELECT ocpp.set_setting('v201_concurrent_tx', 'on')")
+    assert (await authorize("04a2b3c4"))["status"] == "Accepted"
 
 
 async def test_every_evse_reserved_for_others(db, authorize, commands):
@@ -231,15 +264,31 @@ async def test_add_id_tag_with_a_type(db):
 
 
 @pytest.mark.parametrize(("tag", "token_type", "message"), [
-    ("c" * 37, "Central", "1 to 36 characters"),
+    ("c" * 256, "Central", "1 to 255 characters"),
     ("c" * 21, None, "1 to 20 characters"),
-    ("04A2B3", "ISO14443", "not an id token of type ISO14443"),
     ("04A2B3C4", "RFID", "IdTokenEnumType"),
     ("", "NoAuthorization", "IdTokenEnumType"),
 ])
 async def test_add_id_tag_refuses_what_no_station_could_present(db, fails, tag, token_type, message):
     async with fails(asyncpg.InvalidParameterValueError, match=message):
         await db.execute("SELECT ocpp.add_id_tag($1, id_token_type => $2)", tag, token_type)
+
+
+async def test_add_id_tag_takes_a_token_of_an_unusual_form_with_a_notice(db):
+    """F2: the operator knows the station's tokens better than a form; a typo gets a notice, not a refusal."""
+    notices: asyncio.Queue[str] = asyncio.Queue()
+
+    def listener(_: Any, message: Any) -> None:
+        notices.put_nowait(message.message)
+
+    db.add_log_listener(listener)
+    try:
+        await db.execute("SELECT ocpp.add_id_tag('VALIDTOKEN1', id_token_type => 'ISO14443')")
+        notice = await asyncio.wait_for(notices.get(), 5)
+    finally:
+        db.remove_log_listener(listener)
+    assert await db.fetchval("SELECT id_token_type FROM ocpp.id_tags WHERE id_tag = 'VALIDTOKEN1'") == "ISO14443"
+    assert "VALIDTOKEN1" in notice and "ISO14443" in notice
 
 
 # -- ClearCache -----------------------------------------------------------------------------------

@@ -23,12 +23,13 @@ async def _routes(db, function: str) -> dict[str, str]:
 
 
 async def test_the_sql_catalog_is_the_schema_catalog(db):
-    rows = await db.fetch("SELECT ocpp_version, action, sent_by, answer_has_status FROM ocpp.protocol_actions")
+    rows = await db.fetch("SELECT ocpp_version, action, sent_by, answer_has_status, message_type "
+                          "FROM ocpp.protocol_actions")
     assert {tuple(row) for row in rows} == set(catalog.rows())
 
 
 async def test_every_2_0_1_station_action_has_a_handler_and_no_other(db):
-    routes = await _routes(db, "ocpp._dispatch_v201(text, text, text, jsonb)")
+    routes = await _routes(db, "ocpp._dispatch_v201(text, text, text, jsonb, text)")
     assert set(routes) == catalog.station_actions("2.0.1")
 
 
@@ -37,7 +38,7 @@ async def test_every_1_6_station_action_has_a_handler_and_no_other(db):
     assert set(routes) == catalog.station_actions("1.6")
 
 
-@pytest.mark.parametrize("function", ["ocpp._dispatch_v201(text, text, text, jsonb)",
+@pytest.mark.parametrize("function", ["ocpp._dispatch_v201(text, text, text, jsonb, text)",
                                       "ocpp._dispatch(text, text, text, jsonb, text)",
                                       "ocpp._command_effect_v201(pgcsms.commands)",
                                       "ocpp._command_effect(pgcsms.commands)"])

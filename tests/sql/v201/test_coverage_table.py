@@ -23,12 +23,12 @@ README = ROOT / "README.md"
 BEGIN, END = "<!-- coverage:begin -->", "<!-- coverage:end -->"
 _WHEN = re.compile(r"WHEN\s+((?:'\w+'(?:\s*,\s*)?)+)\s+THEN\s+(?:PERFORM\s+)?(ocpp\.\w+)")
 
-# Which test files speak which version: 2.0.1 tests live in v201 folders or files.
+# Which test files speak which version: 2.0.1 tests live in v201 folders or files, 2.1 tests in v21 ones.
 _TESTS = sorted(path for path in (ROOT / "tests").rglob("test_*.py") if path.name != Path(__file__).name)
 
 
-def _is_v201(path: Path) -> bool:
-    return "v201" in path.as_posix()
+def _version_of(path: Path) -> str:
+    return "2.1" if "v21" in path.as_posix() else "2.0.1" if "v201" in path.as_posix() else "1.6"
 
 
 async def _routes(db, function: str) -> dict[str, str]:
@@ -41,14 +41,17 @@ def _tests_of(action: str, version: str, helper: str | None = None) -> list[str]
     """Test files of the version that name the action (quoted) or call its helper."""
     quoted = re.compile(rf"""["']{action}["']""" + (rf"|{re.escape(helper)}\(" if helper else ""))
     return [path.relative_to(ROOT).as_posix() for path in _TESTS
-            if _is_v201(path) == (version == "2.0.1") and quoted.search(path.read_text(encoding="utf-8"))]
+            if _version_of(path) == version and quoted.search(path.read_text(encoding="utf-8"))]
 
 
 async def _table(db) -> str:
     station = {"1.6": await _routes(db, "ocpp._dispatch(text, text, text, jsonb, text)"),
-               "2.0.1": await _routes(db, "ocpp._dispatch_v201(text, text, text, jsonb)")}
+               "2.0.1": await _routes(db, "ocpp._dispatch_v201(text, text, text, jsonb, text)")}
     effects = {"1.6": await _routes(db, "ocpp._command_effect(pgcsms.commands)"),
                "2.0.1": await _routes(db, "ocpp._command_effect_v201(pgcsms.commands)")}
+    # 2.1 routes what it adds, and passes the rest to 2.0.1's routing.
+    station["2.1"] = {**station["2.0.1"], **await _routes(db, "ocpp._dispatch_v21(text, text, text, jsonb)")}
+    effects["2.1"] = {**effects["2.0.1"], **await _routes(db, "ocpp._command_effect_v21(pgcsms.commands)")}
     helpers = {(row["ocpp_version"], row["action"]): row["helper"]
                for row in await db.fetch("SELECT ocpp_version, action, helper FROM ocpp.command_actions")}
     lines = ["| version | action | sent by | handled in SQL by | tested in |", "|---|---|---|---|---|"]

@@ -167,6 +167,21 @@ async def test_customer_information_pages_follow_their_request(db, station, pars
                                   "customerIdentifier": "OpenChargeAlliance"}
 
 
+async def test_customer_information_sends_the_tags_own_type(db, station):
+    """F3, TC_N_27-31: idToken.type is the tag's (ocpp._id_token_type_for), or the one asked for."""
+    await db.execute("SELECT ocpp.add_id_tag('LOCAL-7', id_token_type => 'Local')")
+    sent = {}
+    for token in ("04A2B3C4", "LOCAL-7", "TAG1"):
+        asked = await station.run("SELECT ocpp.customer_information('CP-201', id_token => $1)", token,
+                                  response={"status": "Accepted"})
+        sent[token] = asked["payload"]["idToken"]["type"]
+    assert sent == {"04A2B3C4": "ISO14443", "LOCAL-7": "Local", "TAG1": "Central"}
+    asked = await station.run(
+        "SELECT ocpp.customer_information('CP-201', id_token => 'TAG1', id_token_type => 'KeyCode')",
+        response={"status": "Accepted"})
+    assert asked["payload"]["idToken"] == {"idToken": "TAG1", "type": "KeyCode"}
+
+
 @pytest.mark.parametrize(("call", "message"), [
     ("ocpp.customer_information('CP-201')", "names the customer once"),
     ("ocpp.customer_information('CP-201', id_token => 'A', customer_identifier => 'B')", "names the customer once"),

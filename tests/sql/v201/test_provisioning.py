@@ -404,6 +404,9 @@ async def test_shared_helpers_build_the_2_0_1_payload(db, station, sql, payload)
     ("ocpp.change_availability($1, NULL, 'Unavailable')", None),
     ("ocpp.trigger_message($1, 'DiagnosticsStatusNotification')", "LogStatusNotification"),
     ("ocpp.trigger_message($1, 'StatusNotification', 1)", "evse_id"),
+    # F8, F06.FR.13 (errata 2.6.2), TC_F_23/24: StatusNotification is triggered for one connector of one EVSE.
+    ("ocpp.trigger_message($1, 'StatusNotification')", "evse_id => 1, connector_id => 1"),
+    ("ocpp.trigger_message($1, 'StatusNotification', evse_id => 1)", "evse_id => 1, connector_id => 1"),
 ])
 async def test_a_1_6_value_for_a_2_0_1_station_is_refused_with_a_hint(db, station, fails, sql, hint):
     async with fails(asyncpg.InvalidParameterValueError) as caught:

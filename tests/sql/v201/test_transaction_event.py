@@ -240,14 +240,38 @@ async def test_a_resend_changes_nothing_and_gets_the_same_answer(db, call, stati
     assert await anomalies(db) == []
 
 
-async def test_another_event_under_a_used_seq_no_is_kept_for_review(db, call, station):
+async def test_another_event_under_a_used_seq_no_is_applied_and_flagged(db, call, station):
     await call("TransactionEvent", event("Started", 0, "CablePluggedIn", evse={"id": 1}))
     await call("TransactionEvent", event("Updated", 1, "ChargingStateChanged", 1, info={"chargingState": "Charging"}))
     other = event("Updated", 1, "ChargingStateChanged", 2, info={"chargingState": "SuspendedEV"})
     assert await call("TransactionEvent", other) == {}
-    assert (await transaction(db))["charging_state"] == "Charging"
+    # After the events of its seqNo that came before it.
+    assert (await transaction(db))["charging_state"] == "SuspendedEV"
     [(kind, detail)] = await anomalies(db)
     assert (kind, detail["seq_no"], detail["payload"]) == ("transaction_event_conflict", 1, other)
+
+
+async def test_an_ended_under_a_used_seq_no_ends_the_transaction(db, call, station):
+    """F4: a station whose seqNo counter restarted sends its Ended under a seqNo already used."""
+    await call("TransactionEvent", event("Started", 0, "Authorized", idToken=CARD, evse={"id": 1, "connectorId": 1},
+                                         meterValue=[energy(1_000, 0, "Transaction.Begin")]))
+    await call("TransactionEvent", event("Updated", 1, "ChargingStateChanged", 1, info={"chargingState": "Charging"}))
+    ended = event("Ended", 1, "EnergyLimitReached", 60, info={"stoppedReason": "PowerLoss", "chargingState": "Idle"},
+                  meterValue=[energy(9_000, 60, "Transaction.End")])
+    assert await call("TransactionEvent", ended, unique_id="end-1") == {}
+    row = await transaction(db)
+    assert (row["stopped_at"], row["stop_reason"], row["meter_stop"], row["energy_wh"], row["charging_state"]) == (
+        T0 + timedelta(hours=1), "PowerLoss", 9_000, 8_000, "Idle")
+    assert await db.fetchval("SELECT count(*) FROM ocpp.meter_values WHERE transaction_id = $1", row["id"]) == 2
+    events = await db.fetch("SELECT seq_no, event_no, event_type FROM ocpp.transaction_events "
+                            "ORDER BY seq_no, event_no")
+    assert [tuple(e) for e in events] == [(0, 0, "Started"), (1, 0, "Updated"), (1, 1, "Ended")]
+    assert [k for k, _ in await anomalies(db)] == ["transaction_event_conflict"]
+    # Only the very same event again is a resend: nothing changes.
+    assert await call("TransactionEvent", ended, unique_id="end-2") == {}
+    assert await db.fetchval("SELECT count(*) FROM ocpp.transaction_events") == 3
+    assert await db.fetchval("SELECT count(*) FROM ocpp.meter_values") == 2
+    assert len(await anomalies(db)) == 1
 
 
 async def test_ended_first_then_the_late_updates(db, call, station):
@@ -378,12 +402,50 @@ async def test_every_event_with_a_token_gets_its_group(db, call, station):
     assert (row["id_tag"], row["stop_id_tag"], row["stop_id_token_type"]) == ("04A2B3C4", "04A2B3C5", "ISO14443")
 
 
-async def test_a_token_busy_in_another_transaction_is_concurrent(db, call, station):
+async def test_one_token_on_every_evse(db, call, station):
+    """F1, TC_C_48: Reusable State Authorized once per EVSE with the same token, then Authorize while it charges:
+    all Accepted, with the group."""
+    accepted = {"idTokenInfo": {"status": "Accepted", "groupIdToken": {"idToken": "FAMILY", "type": "Central"}}}
+    for n, tx in enumerate(("TX-A", "TX-B")):
+        assert await call("Authorize", {"idToken": CARD}) == accepted
+        assert await call("TransactionEvent", event("Started", 0, "Authorized", n, tx=tx, idToken=CARD,
+                                                    evse={"id": n + 1, "connectorId": 1})) == accepted
+    assert await call("Authorize", {"idToken": CARD}) == accepted
+    assert [r["authorization_status"] for r in await db.fetch(
+        "SELECT authorization_status FROM ocpp.transactions ORDER BY id")] == ["Accepted", "Accepted"]
+    # A 1.6 charger is still told ConcurrentTx, as the 1.6 spec has it.
+    await db.execute("SELECT ocpp.add_charge_point('CP-16')")
+    reply = await db.fetchval("SELECT result FROM ocpp.parse('CP-16', 'a-1', 'Authorize', $1::jsonb)",
+                              json.dumps({"idTag": "04a2b3c4"}))
+    assert json.loads(reply)["idTagInfo"]["status"] == "ConcurrentTx"
+
+
+async def test_a_transaction_left_open_elsewhere_refuses_nothing(db, call, station):
+    """F1: an earlier test case ended in EnergyTransferStarted, at another station: the next case's token is
+    Accepted."""
+    await db.execute("SELECT ocpp.add_charge_point('CS-2')")
+    await db.execute("SELECT ocpp.connect('CS-2', $1, NULL, '2.0.1')", NODE)
+    await call("TransactionEvent", event("Started", 0, "Authorized", tx="TX-STALE", idToken=CARD, evse={"id": 1}),
+               station="CS-2")
+    assert (await call("Authorize", {"idToken": CARD}))["idTokenInfo"]["status"] == "Accepted"
+    started = await call("TransactionEvent", event("Started", 0, "Authorized", 1, idToken=CARD, evse={"id": 1}))
+    assert started["idTokenInfo"]["status"] == "Accepted"
+
+
+async def test_concurrent_tx_is_the_operators_choice_in_2_0_1(db, call, station):
+    """F1: with the v201_concurrent_tx setting on, a TransactionEvent starting with a busy token is ConcurrentTx."""
+    assert await db.fetchval("SELECT value FROM ocpp.settings WHERE key = 'v201_concurrent_tx'") == "off"
+    await db.execute("SELECT ocpp.set_setting('v201_concurrent_tx', 'on')")
     await call("TransactionEvent", event("Started", 0, "Authorized", tx="TX-A", idToken=CARD, evse={"id": 1}))
     busy = await call("TransactionEvent", event("Started", 0, "Authorized", tx="TX-B", idToken=CARD, evse={"id": 2}))
     assert busy["idTokenInfo"]["status"] == "ConcurrentTx"
-    assert (await call("Authorize", {"idToken": CARD}))["idTokenInfo"]["status"] == "ConcurrentTx"
-    # 1.6 and 2.0.1 share the rule: a 1.6 charger hears the same.
+    # A token presented to stop, and its own transaction, are never concurrent.
+    stop = await call("TransactionEvent", event("Ended", 1, "StopAuthorized", 1, tx="TX-B", idToken=CARD))
+    assert stop["idTokenInfo"]["status"] == "Accepted"
+    again = await call("TransactionEvent", event("Updated", 1, "Authorized", 2, tx="TX-A", idToken=CARD))
+    assert again["idTokenInfo"]["status"] == "Accepted"
+    assert (await call("Authorize", {"idToken": CARD}))["idTokenInfo"]["status"] == "Accepted"
+    # 1.6 answers ConcurrentTx (its spec), whatever the 2.0.1 setting.
     await db.execute("SELECT ocpp.add_charge_point('CP-16')")
     reply = await db.fetchval("SELECT result FROM ocpp.parse('CP-16', 'a-1', 'Authorize', $1::jsonb)",
                               json.dumps({"idTag": "04a2b3c4"}))
@@ -523,6 +585,95 @@ async def test_remote_start_ids_come_from_a_sequence(db, station):
         ids.append(await db.fetchval("SELECT (payload->>'remoteStartId')::int FROM ocpp.commands WHERE id = $1",
                                      command_id))
     assert ids[1] == ids[0] + 1
+
+
+async def test_request_start_transaction_sends_the_tags_own_type(db, station):
+    """F3, TC_F_01-03 step 1: idToken.type is the tag's (ocpp._id_token_type_for), not a default of the helper."""
+    await db.execute("SELECT ocpp.add_id_tag('LOCAL-7', id_token_type => 'Local')")
+    sent = {}
+    for token in ("04A2B3C4", "04A2B3C5", "LOCAL-7", "APP-USER-7"):
+        command_id = await db.fetchval("SELECT ocpp.request_start_transaction($1, $2)", CS, token)
+        payload = json.loads(await db.fetchval("SELECT payload FROM ocpp.commands WHERE id = $1", command_id))
+        V201.check_request("RequestStartTransaction", payload)
+        sent[token] = payload["idToken"]["type"]
+    # Typed; untyped in the form of a 4-byte UID; typed; no tag: an id we give.
+    assert sent == {"04A2B3C4": "ISO14443", "04A2B3C5": "ISO14443", "LOCAL-7": "Local", "APP-USER-7": "Central"}
+    command_id = await db.fetchval("SELECT ocpp.request_start_transaction($1, 'LOCAL-7', 'Central')", CS)
+    assert await db.fetchval("SELECT payload->'idToken'->>'type' FROM ocpp.commands WHERE id = $1",
+                             command_id) == "Central"  # as asked
+
+
+async def test_a_remote_start_with_an_id_no_tag_knows_is_accepted_in_the_type_it_was_sent(db, call, station, commands):
+    """An id we made up that looks like a card UID is sent as ISO14443 (F3), and still accepted at that station."""
+    command_id, payload = await commands.queue("SELECT ocpp.request_start_transaction($1, 'DEADBEEF')", CS)
+    assert payload["idToken"] == {"idToken": "DEADBEEF", "type": "ISO14443"}
+    assert await commands.answer(command_id, {"status": "Accepted"}) == "accepted"
+    started = await call("TransactionEvent", event("Started", 0, "RemoteStart", idToken=payload["idToken"],
+                                                   evse={"id": 1}, info={"remoteStartId": payload["remoteStartId"]}))
+    assert started == {"idTokenInfo": {"status": "Accepted"}}
+    # Not in another type.
+    assert (await call("Authorize", {"idToken": {"idToken": "DEADBEEF", "type": "Central"}}))[
+        "idTokenInfo"]["status"] == "Unknown"
+
+
+async def claim(db: asyncpg.Connection, command_id: int) -> dict[str, Any]:
+    epoch = await db.fetchval("SELECT connection_epoch FROM pgcsms.charge_points WHERE id = $1", CS)
+    row = await db.fetchrow("SELECT * FROM ocpp.next_command($1, $2, $3)", CS, NODE, epoch)
+    assert row is not None and row["command_id"] == command_id
+    return json.loads(row["payload"])
+
+
+async def test_a_remote_start_queued_while_offline_is_fresh_from_when_it_was_sent(db, call, station, commands):
+    """F7: the command waited an hour in the queue (the station was offline); its Central token is good at that
+    station from when it was sent, not from when it was made."""
+    command_id = await db.fetchval("SELECT ocpp.request_start_transaction($1, 'APP-USER-7', evse_id => 1)", CS)
+    await db.execute("UPDATE pgcsms.commands SET created_at = created_at - interval '1 hour' WHERE id = $1", command_id)
+    payload = await claim(db, command_id)
+    assert (await call("Authorize", {"idToken": payload["idToken"]}))["idTokenInfo"]["status"] == "Accepted"
+    assert await commands.answer(command_id, {"status": "Accepted"}) == "accepted"
+    started = await call("TransactionEvent", event("Started", 0, "RemoteStart", idToken=payload["idToken"],
+                                                   evse={"id": 1}, info={"remoteStartId": payload["remoteStartId"]}))
+    assert started == {"idTokenInfo": {"status": "Accepted"}}
+    assert (await transaction(db))["remote_command_id"] == command_id
+
+
+async def test_a_remote_start_plugged_in_late_is_linked_before_its_token_is_judged(db, call, station, commands):
+    """F7, TC_F_03/F_04 with TxStartPoint EVConnected: the cable comes 20 minutes after the answer. The Started
+    event echoes remoteStartId: linked first, its Central token is that transaction's."""
+    command_id, payload = await commands.queue("SELECT ocpp.request_start_transaction($1, 'APP-USER-7')", CS)
+    assert await commands.answer(command_id, {"status": "Accepted"}) == "accepted"
+    await db.execute("UPDATE pgcsms.commands SET created_at = created_at - interval '20 minutes', "
+                     "sent_at = sent_at - interval '20 minutes', completed_at = completed_at - interval '20 minutes' "
+                     "WHERE id = $1", command_id)
+    # Without the remoteStartId it is no longer fresh: not a key for ever.
+    assert (await call("Authorize", {"idToken": payload["idToken"]}))["idTokenInfo"]["status"] == "Unknown"
+    started = await call("TransactionEvent", event("Started", 0, "CablePluggedIn", idToken=payload["idToken"],
+                                                   evse={"id": 1}, info={"remoteStartId": payload["remoteStartId"]}))
+    assert started == {"idTokenInfo": {"status": "Accepted"}}
+    row = await transaction(db)
+    assert (row["remote_command_id"], row["authorization_status"]) == (command_id, "Accepted")
+    updated = await call("TransactionEvent", event("Updated", 1, "ChargingStateChanged", 1, idToken=payload["idToken"]))
+    assert updated == {"idTokenInfo": {"status": "Accepted"}}
+
+
+async def test_one_home_for_the_command_a_remote_start_id_echoes(db, call, station, commands):
+    """F12: the TransactionEvent and the answer to RequestStartTransaction find the command by one rule,
+    ocpp._remote_start_command_v201: the newest one sent to the station with that remoteStartId."""
+    for function in ("v201_transaction_event", "_v201_effect_request_start_transaction"):
+        source = await db.fetchval("SELECT prosrc FROM pg_proc WHERE pronamespace = 'ocpp'::regnamespace "
+                                   "AND proname = $1", function)
+        assert "ocpp._remote_start_command_v201(" in source and "'RequestStartTransaction'" not in source, function
+    older, _ = await commands.queue("SELECT ocpp.request_start_transaction($1, 'APP-USER-1', remote_start_id => 7)", CS)
+    assert await commands.answer(older, {"status": "Accepted"}) == "accepted"
+    newer, payload = await commands.queue(
+        "SELECT ocpp.request_start_transaction($1, 'APP-USER-2', remote_start_id => 7)", CS)
+    assert await db.fetchval("SELECT ocpp._remote_start_command_v201($1, 7)", CS) == newer
+    await call("TransactionEvent", event("Started", 0, "RemoteStart", idToken=payload["idToken"], evse={"id": 1},
+                                         info={"remoteStartId": 7}))
+    assert await commands.answer(newer, {"status": "Accepted"}) == "accepted"
+    assert (await transaction(db))["remote_command_id"] == newer
+    queued = await db.fetchval("SELECT ocpp.request_start_transaction($1, 'APP-USER-3', remote_start_id => 8)", CS)
+    assert queued and await db.fetchval("SELECT ocpp._remote_start_command_v201($1, 8)", CS) is None  # never sent
 
 
 async def test_get_transaction_status(db, station, commands):
