@@ -90,10 +90,12 @@ def _parser() -> argparse.ArgumentParser:
     _common_options(sim, configured=False)
     sim.add_argument("--url", required=True, help="central system, e.g. ws://127.0.0.1:9000/ocpp (+ /ID)")
     sim.add_argument("--count", type=int, default=1, help="chargers, named PREFIX0001... (default 1)")
-    sim.add_argument("--protocol", choices=["1.6"], default="1.6")
+    sim.add_argument("--protocol", choices=["1.6", "2.0.1"], default="1.6",
+                     help="OCPP version the simulated chargers speak (default 1.6)")
     sim.add_argument("--profile", choices=["session", "idle", "meter-heavy"], default="session")
-    sim.add_argument("--id-tag", action="append", help="a card drivers present, repeatable; with {n}, one card per "
-                     "charger used there only (default SIM-TAG-{n}); a card is in one session at a time")
+    sim.add_argument("--id-tag", action="append", help="a card drivers present, repeatable; with {n} (or {uid}), one "
+                     "card per charger used there only (default: 1.6 SIM-TAG-{n}, 2.0.1 {uid}, an ISO 14443 UID per "
+                     "charger); a card is in one session at a time")
     sim.add_argument("--duration", type=float, help="seconds, then sessions end (default: until SIGINT/SIGTERM)")
     sim.add_argument("--speed", type=float, default=60.0, help="simulated seconds of charging per second "
                      "(default 60: sessions of 5-20 minutes take 5-20 s); protocol timers stay real")

@@ -2,23 +2,36 @@
 
 ``pgcsms simulate --url ws://HOST:PORT/ocpp --count N`` runs N chargers named
 PREFIX0001, PREFIX0002, ... against a central system, with the ``ocpp``
-package's own client (``ocpp.v16.ChargePoint``) over ``websockets``.
+package's own client (``ocpp.v16.ChargePoint``, ``ocpp.v201.ChargePoint``: it
+checks every message both ways against the version's schemas) over ``websockets``.
 
 Two layers, so that another OCPP version is one more class:
 
 - :class:`Charger` is the charger itself, the same in every version: two
   connectors with their own energy meters, a configuration, the cars that
   arrive and charge (sessions), the connection that drops and comes back.
-- A protocol class per version (:class:`Ocpp16`, listed in :data:`PROTOCOLS`)
-  is one open connection: it turns what the charger does into CALLs and the
-  central system's CALLs into actions on the charger.
+- A protocol class per version (:class:`Ocpp16`, :class:`Ocpp201`, listed in
+  :data:`PROTOCOLS`) is one open connection: it turns what the charger does
+  into CALLs and the central system's CALLs into actions on the charger. In
+  2.0.1 the two connectors are two EVSEs of one connector each, a session is a
+  TransactionEvent story (Started, Updated, Ended, numbered by seqNo), and the
+  configuration is read and written as a device model (:data:`DEVICE_MODEL`).
 
 Time: ``speed`` simulated seconds pass per wall-clock second for what the car
 and the meter do (when cars arrive, how long they charge, the energy of every
 sample), so sessions of 5 to 20 simulated minutes take 5 to 20 seconds at the
 default 60. The protocol's own timers stay in wall-clock seconds, as the central
 system sets and sees them: HeartbeatInterval, MeterValueSampleInterval, boot
-retries, reconnect backoff, response timeouts. Timestamps are the real time.
+retries, reconnect backoff, response timeouts. Timestamps are the real time, so
+a central system that derives energy from timestamped readings (2.0.1) sees
+the power times the speed: pgcsms leaves out steps above its energy_step_max_kw
+setting (1000 kW), i.e. above a speed of about 85 for these 7-11 kW cars.
+
+Transaction messages wait for a connection and go in order (StartTransaction
+and StopTransaction; in 2.0.1 every TransactionEvent, ``offline`` when what it
+tells happened while the charger had no accepted connection); one that was sent
+and not answered is sent again as it was, same uniqueId and payload. 1.6
+MeterValues are sent only while connected.
 
 Errors (the charger's side of a CALL)::
 
@@ -38,6 +51,7 @@ import functools
 import json
 import logging
 import random
+import re
 import signal
 import sys
 import urllib.parse
@@ -47,26 +61,34 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol, TypeVar
 
-from ocpp.exceptions import OCPPError
+from ocpp import v201
+from ocpp.charge_point import ChargePoint as LibraryChargePoint
+from ocpp.exceptions import OccurrenceConstraintViolationError, OCPPError
 from ocpp.routing import on
 from ocpp.v16 import ChargePoint, call, call_result
 from ocpp.v16.enums import Action
+from ocpp.v201.enums import Action as Action201
+from ocpp.v201.enums import MeasurandEnumType
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 from websockets.headers import build_authorization_basic
 from websockets.typing import Subprotocol
 
 __all__ = [
+    "DEVICE_MODEL",
     "PROFILES",
     "PROTOCOLS",
     "BadAnswer",
     "Charger",
     "ChargerError",
+    "DeviceVariable",
     "Link",
     "Ocpp16",
+    "Ocpp201",
     "Options",
     "Profile",
     "ProtocolClass",
+    "Reading",
     "Stats",
     "Summary",
     "run_command",
@@ -89,6 +111,7 @@ REBOOT_SECONDS = (0.2, 0.5)           # wall seconds a reset takes before the ch
 BACKOFF_SECONDS = (1.0, 30.0)         # reconnect delay: first, at most (doubling, with jitter)
 BOOT_RETRY_SECONDS = 30               # when the central system says interval 0
 STOP_REASONS = ("Local", "EVDisconnected")  # how a driver ends a session
+UID_BASE = 0xA0000000                 # card {uid} of charger n: the ISO 14443 UID UID_BASE + n, 8 hex digits
 
 
 class ChargerError(Exception):
@@ -135,9 +158,10 @@ class Options:
     count: int = 1
     protocol: str = "1.6"
     profile: str = "session"
-    # Who: identities PREFIX0001..., the cards drivers present ({n}: the charger's number)
+    # Who: identities PREFIX0001..., the cards drivers present ({n}: the charger's number, {uid}: a 4-byte
+    # ISO 14443 UID made of it); None: the protocol's (1.6 SIM-TAG-{n}, 2.0.1 {uid}, as ISO14443 idTokens)
     prefix: str = "SIM-"
-    id_tags: tuple[str, ...] = ("SIM-TAG-{n}",)
+    id_tags: tuple[str, ...] | None = None
     password: str | None = None               # HTTP Basic auth, user = identity
     seed: int | None = None
     # Time
@@ -153,17 +177,47 @@ class Options:
         width = max(4, len(str(self.count)))
         return [f"{self.prefix}{n:0{width}d}" for n in range(1, self.count + 1)]
 
+    @property
+    def tags(self) -> tuple[str, ...]:
+        """The card templates of the run: ``id_tags``, or the protocol's."""
+        return self.id_tags if self.id_tags is not None else PROTOCOLS[self.protocol].default_id_tags
+
     def cards(self) -> dict[str, str | None]:
-        """Every card of the run, and where it charges: a tag with {n} is one card per charger, used
-        only there (its number in place of {n}); any other tag is one card used at any charger."""
-        width = max(4, len(str(self.count)))
+        """Every card of the run, and where it charges: a tag with {n} or {uid} is one card per charger, used
+        only there (its number, or UID, in place of the placeholder); any other tag is one card used at any
+        charger."""
         cards: dict[str, str | None] = {}
-        for tag in self.id_tags:
-            if "{n}" not in tag:
-                cards.setdefault(tag, None)
-            for n, identity in enumerate(self.identities() if "{n}" in tag else [], start=1):
-                cards.setdefault(tag.replace("{n}", f"{n:0{width}d}"), identity)
+        for tag in self.tags:
+            for card, home in self._expand(tag):
+                cards.setdefault(card, home)
         return cards
+
+    def _expand(self, tag: str) -> list[tuple[str, str | None]]:
+        if not _is_template(tag):
+            return [(tag, None)]
+        width = max(4, len(str(self.count)))
+        return [(tag.replace("{n}", f"{n:0{width}d}").replace("{uid}", f"{UID_BASE + n:08X}"), identity)
+                for n, identity in enumerate(self.identities(), start=1)]
+
+    def cards_sql(self) -> list[str]:
+        """SQL that adds the run's cards to pgcsms (``ocpp.add_id_tag``), each with the idToken type the
+        chargers present it with (2.0.1; 1.6 has none): one statement per card template."""
+        token_type = PROTOCOLS[self.protocol].token_type
+        statements = []
+        for tag in self.tags:
+            cards = self._expand(tag)
+            types = {token_type(card) for card, _ in cards}
+            if _is_template(tag) and len(types) == 1:
+                width = max(4, len(str(self.count)))
+                numbers = {"{n}": f"lpad(n::text, {width}, '0')", "{uid}": f"upper(to_hex({UID_BASE} + n))"}
+                card = " || ".join(numbers.get(part) or _sql_text(part)
+                                   for part in re.split(r"(\{n\}|\{uid\})", tag) if part)
+                statements.append(f"SELECT ocpp.add_id_tag({card}{_type_argument(types.pop())}) "
+                                  f"FROM generate_series(1, {self.count}) AS n;")
+            else:
+                statements.extend(f"SELECT ocpp.add_id_tag({_sql_text(card)}{_type_argument(token_type(card))});"
+                                  for card, _ in cards)
+        return statements
 
     def check(self) -> None:
         """Raise ValueError for options that cannot make a run."""
@@ -182,9 +236,23 @@ class Options:
         longest = self.identities()[-1]
         if len(longest) > 48:
             raise ValueError(f"identities are 1 to 48 characters, {longest!r} is longer")
+        longest_card = PROTOCOLS[self.protocol].id_token_length
         for card in self.cards():
-            if not 1 <= len(card) <= 20:
-                raise ValueError(f"id tags are 1 to 20 characters (OCPP 1.6 IdToken), {card!r} is not")
+            if not 1 <= len(card) <= longest_card:
+                raise ValueError(f"id tags are 1 to {longest_card} characters (OCPP {self.protocol} IdToken), "
+                                 f"{card!r} is not")
+
+
+def _is_template(tag: str) -> bool:
+    return "{n}" in tag or "{uid}" in tag
+
+
+def _sql_text(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _type_argument(token_type: str | None) -> str:
+    return "" if token_type is None else f", id_token_type => {_sql_text(token_type)}"
 
 
 # -- statistics --------------------------------------------------------------------------------------------
@@ -293,18 +361,33 @@ class Sample:
     location: str | None = None
 
 
+@dataclass(frozen=True)
+class Reading:
+    """What the meter of a connector read at one moment: sent at once, or for a session, maybe later."""
+
+    connector: int
+    samples: tuple[Sample, ...]
+    context: str                                # Sample.Periodic, Trigger, ...
+    at: str                                     # when it was read
+    offline: bool                               # read while the charger had no accepted connection
+    unique_id: str = field(default_factory=lambda: _unique_id())
+
+
 class Session:
     """A car on a connector, from plug-in to unplug."""
 
-    __slots__ = ("accrued_at", "battery_wh", "connector", "energy_wh", "id_tag", "meter_start", "meter_stop",
-                 "owns_tag", "power_w", "rated_w", "remote", "soc", "started_at", "stop_reason",
-                 "stop_requested", "stopped_at", "task", "transaction_id")
+    __slots__ = ("accrued_at", "battery_wh", "connector", "energy_wh", "id_tag", "id_token_type", "messages",
+                 "meter_start", "meter_stop", "owns_tag", "power_w", "rated_w", "remote", "remote_start_id",
+                 "seq_no", "soc", "started_at", "started_offline", "stop_reason", "stop_requested", "stopped_at",
+                 "stopped_offline", "task", "transaction_id", "updates")
 
     def __init__(self, connector: Connector, id_tag: str, rng: random.Random, *, remote: bool,
-                 owns_tag: bool) -> None:
+                 owns_tag: bool, id_token_type: str | None = None, remote_start_id: int | None = None) -> None:
         self.connector = connector
         self.id_tag = id_tag
+        self.id_token_type = id_token_type        # 2.0.1: how the card is presented (ISO14443, Central...)
         self.remote = remote
+        self.remote_start_id = remote_start_id    # 2.0.1: of the RequestStartTransaction that began it
         self.owns_tag = owns_tag
         self.rated_w = rng.uniform(*POWER_KW) * 1000
         self.power_w = 0.0
@@ -315,11 +398,18 @@ class Session:
         self.meter_stop = 0
         self.started_at = ""
         self.stopped_at = ""
+        self.started_offline = False              # began, or ended, while the charger was offline
+        self.stopped_offline = False
         self.transaction_id: int | str | None = None
         self.stop_reason: str | None = None
         self.stop_requested = asyncio.Event()
         self.accrued_at = 0.0
         self.task: asyncio.Task[None] | None = None
+        self.updates: asyncio.Task[None] | None = None   # the last reading queued to be sent, in order
+        # A protocol that numbers a transaction's messages (2.0.1 seqNo) keeps each one as first built,
+        # by uniqueId, until it is answered: a resend is the same message.
+        self.seq_no = 0
+        self.messages: dict[str, Any] = {}
 
     def request_stop(self, reason: str) -> None:
         if not self.stop_requested.is_set():
@@ -448,6 +538,10 @@ class Configuration:
     def secret(self, key: str) -> str | None:
         return self._keys.get(key)
 
+    def value(self, key: str) -> str:
+        """The value of a key ('' for a write-only one never set)."""
+        return self._keys.get(key, "")
+
 
 class Cards:
     """The cards of the drivers: a card is at one charger at a time, so the central system never sees it
@@ -495,29 +589,39 @@ class Link(Protocol):
         """Run this once the answer to the CALL being handled has been sent."""
 
     async def boot(self) -> tuple[str, int]:
-        """BootNotification: (registration status, interval)."""
+        """BootNotification (for the charger's boot_reason): (registration status, interval)."""
 
     async def heartbeat(self) -> None: ...
 
-    async def status(self, connector: int, status: str) -> None: ...
+    async def status(self, connector: int, status: str) -> None:
+        """StatusNotification of a connector (0: the charger) in OCPP 1.6 words; another version words it."""
 
-    async def authorize(self, id_tag: str) -> str:
-        """The authorization status of the tag."""
+    async def authorize(self, session: Session) -> str:
+        """The authorization status of the session's card."""
 
     async def start_transaction(self, session: Session, unique_id: str) -> tuple[int | str, str]:
         """(transaction id, authorization status)."""
 
-    async def meter_values(self, connector: int, session: Session | None, samples: list[Sample],
-                           context: str) -> None: ...
+    async def meter_values(self, reading: Reading, session: Session | None) -> None:
+        """MeterValues of a connector (triggered, or 1.6 during a session)."""
+
+    async def update_transaction(self, session: Session, reading: Reading) -> None:
+        """A periodic or triggered reading of a session (1.6 MeterValues, 2.0.1 TransactionEvent Updated)."""
 
     async def stop_transaction(self, session: Session, unique_id: str) -> None: ...
 
 
 class ProtocolClass(Protocol):
-    """A protocol version as the simulator uses it: names, and a Link for each connection."""
+    """A protocol version as the simulator uses it: names, cards, and a Link for each connection."""
 
     version: str
     subprotocol: str
+    default_id_tags: tuple[str, ...]
+    id_token_length: int                     # the longest card the version's IdToken carries
+    queues_updates: bool                     # whether a session's readings wait for a connection
+
+    def token_type(self, card: str) -> str | None:
+        """How a card is presented (2.0.1 idToken type; None: the version has no types)."""
 
     def __call__(self, charger: Charger, websocket: ClientConnection) -> Link: ...
 
@@ -557,8 +661,11 @@ class Charger:
         self.boot_now = asyncio.Event()          # TriggerMessage(BootNotification) while Pending
         self.heartbeat_changed = asyncio.Event()
         self.connections = 0
-        self.rebooting = False
+        self.rebooting = False                   # closing to boot again, sessions ended
+        self.reset_scheduled: str | None = None  # a reset once the sessions end (2.0.1 OnIdle): their stop reason
+        self.boot_reason = "PowerUp"             # what the next BootNotification says (2.0.1)
         self._tasks: asyncio.TaskGroup | None = None
+        self._session_tasks: set[asyncio.Task[None]] = set()   # until the connector is said to be free again
 
     # -- lifetime
 
@@ -668,6 +775,7 @@ class Charger:
             await _wait_any(interval or BOOT_RETRY_SECONDS, self.boot_now)
         if interval > 0:
             self.config.change("HeartbeatInterval", str(interval))
+        self.boot_reason = "PowerUp"
         self.accepted.set()
         await self.send_statuses(None, link)
         while True:
@@ -719,11 +827,34 @@ class Charger:
     async def send_meter_values(self, connector_id: int | None, context: str) -> None:
         for n in CONNECTORS if connector_id in (None, 0) else [connector_id]:
             connector = self.connectors[n]
-            if connector.session is not None:
-                self._accrue(connector.session)
-            samples = self.samples(connector)
-            await self.deliver(functools.partial(_send_meter_values, connector=n, session=connector.session,
-                                                 samples=samples, context=context))
+            await self.deliver(functools.partial(_send_meter_values, reading=self.reading(connector, context),
+                                                 session=connector.session))
+
+    def reading(self, connector: Connector, context: str) -> Reading:
+        """What the connector's meter reads now."""
+        if connector.session is not None:
+            self._accrue(connector.session)
+        return Reading(connector.id, tuple(self.samples(connector)), context, _now(),
+                       offline=not self.accepted.is_set())
+
+    async def update(self, session: Session, reading: Reading) -> None:
+        """Send a reading of a session: now if connected, the caller waiting (1.6); or, when the protocol queues
+        them (2.0.1), behind the session's earlier readings once connected, the caller going on."""
+        send = functools.partial(_send_update, session=session, reading=reading)
+        if not self.fleet.protocol.queues_updates:
+            with contextlib.suppress(ChargerError):
+                await self.deliver(send)
+            return
+        previous = session.updates
+
+        async def after_previous() -> None:
+            if previous is not None:
+                await asyncio.wait([previous])
+            with contextlib.suppress(ChargerError):
+                await self.deliver(send, queue=True)
+
+        assert self._tasks is not None
+        session.updates = self._tasks.create_task(after_previous())
 
     # -- cars and sessions
 
@@ -737,18 +868,28 @@ class Charger:
         while not await _wait_any(delay / self.options.speed, stopping):
             delay = self.rng.uniform(*profile.arrival_minutes) * 60
             free = [c for c in self.connectors.values() if c.free]
-            if not self.accepted.is_set() or self.rebooting or self.unavailable or not free:
+            if not self.accepted.is_set() or self.resetting or self.unavailable or not free:
                 continue
             card = self.fleet.cards.take(self.rng, self.identity)
             if card is None:
                 continue
             self._begin(self.rng.choice(free), card, remote=False, owns_tag=True)
 
-    def _begin(self, connector: Connector, id_tag: str, *, remote: bool, owns_tag: bool) -> Session:
-        session = Session(connector, id_tag, self.rng, remote=remote, owns_tag=owns_tag)
+    @property
+    def resetting(self) -> bool:
+        """Rebooting, or about to once the sessions end: no new session."""
+        return self.rebooting or self.reset_scheduled is not None
+
+    def _begin(self, connector: Connector, id_tag: str, *, remote: bool, owns_tag: bool,
+               id_token_type: str | None = None, remote_start_id: int | None = None) -> Session:
+        session = Session(connector, id_tag, self.rng, remote=remote, owns_tag=owns_tag,
+                          id_token_type=id_token_type or self.fleet.protocol.token_type(id_tag),
+                          remote_start_id=remote_start_id)
         connector.session = session
         assert self._tasks is not None
         session.task = self._tasks.create_task(self._session(session))
+        self._session_tasks.add(session.task)
+        session.task.add_done_callback(self._session_tasks.discard)
         return session
 
     @property
@@ -756,10 +897,10 @@ class Charger:
         return [c.session for c in self.connectors.values() if c.session is not None]
 
     async def _end_sessions(self, reason: str) -> None:
-        sessions = self.sessions
-        for session in sessions:
+        """Stop the sessions; return once they and those just over have said their connector is free."""
+        for session in self.sessions:
             session.request_stop(reason)
-        await asyncio.gather(*(s.task for s in sessions if s.task is not None), return_exceptions=True)
+        await asyncio.gather(*(self._session_tasks - {asyncio.current_task()}), return_exceptions=True)
 
     async def _session(self, session: Session) -> None:
         connector = session.connector
@@ -772,6 +913,9 @@ class Charger:
             if connector.scheduled_operative is not None:
                 connector.operative, connector.scheduled_operative = connector.scheduled_operative, None
         await self.set_status(connector, "Available" if connector.operative else "Unavailable")
+        if self.reset_scheduled is not None and not self.sessions and not self.rebooting:
+            self.rebooting = True
+            await self._reboot(self.reset_scheduled)
 
     async def _charge_session(self, session: Session) -> None:
         """Preparing, Authorize, StartTransaction, Charging with MeterValues, StopTransaction, Finishing."""
@@ -780,7 +924,7 @@ class Charger:
         await self.set_status(connector, "Preparing")
         if not session.remote or self.config.flag("AuthorizeRemoteTxRequests"):
             try:
-                status = await self.deliver(lambda link: link.authorize(session.id_tag))
+                status = await self.deliver(lambda link: link.authorize(session))
             except ChargerError:
                 return
             if status != "Accepted":
@@ -791,6 +935,7 @@ class Charger:
         loop = asyncio.get_running_loop()
         session.meter_start = int(connector.register_wh)
         session.started_at = _now()
+        session.started_offline = not self.accepted.is_set()
         session.accrued_at = loop.time()
         start_id = _unique_id()
         try:
@@ -807,7 +952,10 @@ class Charger:
             session.request_stop("DeAuthorized")
         session.meter_stop = int(connector.register_wh)
         session.stopped_at = _now()
+        session.stopped_offline = not self.accepted.is_set()
         await self.set_status(connector, "Finishing")
+        if session.updates is not None:   # the readings before the end go first
+            await asyncio.wait([session.updates])
         stop_id = _unique_id()
         try:
             await self.deliver(lambda link: link.stop_transaction(session, stop_id), queue=True)
@@ -839,10 +987,7 @@ class Charger:
                 return
             if now >= next_sample:
                 sampled_at = now
-                with contextlib.suppress(ChargerError):
-                    await self.deliver(functools.partial(
-                        _send_meter_values, connector=session.connector.id, session=session,
-                        samples=self.samples(session.connector), context="Sample.Periodic"))
+                await self.update(session, self.reading(session.connector, "Sample.Periodic"))
 
     def _accrue(self, session: Session) -> None:
         """Energy since the last call: the car's power, tapering above 80 % SoC, with some noise."""
@@ -896,9 +1041,10 @@ class Charger:
 
     # -- what the central system asks (called by a protocol class while it answers)
 
-    def remote_start(self, id_tag: str, connector_id: int | None) -> bool:
+    def remote_start(self, id_tag: str, connector_id: int | None, *, id_token_type: str | None = None,
+                     remote_start_id: int | None = None) -> bool:
         """Start a session for this card (on this connector): False if none is free."""
-        if not self.accepted.is_set() or self.rebooting or self.unavailable or self.fleet.stopping.is_set():
+        if not self.accepted.is_set() or self.resetting or self.unavailable or self.fleet.stopping.is_set():
             return False
         if connector_id is None:
             free = [c for c in self.connectors.values() if c.free]
@@ -907,7 +1053,8 @@ class Charger:
             free = [connector] if connector is not None and connector.free else []
         if not free:
             return False
-        self._begin(free[0], id_tag, remote=True, owns_tag=self.fleet.cards.claim(id_tag))
+        self._begin(free[0], id_tag, remote=True, owns_tag=self.fleet.cards.claim(id_tag),
+                    id_token_type=id_token_type, remote_start_id=remote_start_id)
         return True
 
     def remote_stop(self, transaction_id: int | str) -> bool:
@@ -917,19 +1064,28 @@ class Charger:
                 return True
         return False
 
-    def reset(self, hard: bool) -> bool:
-        """Accept a reset: once answered, end the sessions, close, and boot again."""
+    def reset(self, reason: str, *, when_idle: bool = False) -> str:
+        """Accepted: once answered, end the sessions (stop reason ``reason``), close, and boot again (reason
+        RemoteReset). Scheduled (``when_idle`` while sessions run): the same once the last one ends, and no
+        new one meanwhile. Rejected: resetting already, or offline."""
         if self.rebooting or self.link is None:
-            return False
+            return "Rejected"
+        if when_idle and self.sessions:
+            self.reset_scheduled = reason
+            return "Scheduled"
         self.rebooting = True
-        self.link.after_answer(lambda: self._reboot("HardReset" if hard else "SoftReset"))
-        return True
+        self.link.after_answer(lambda: self._reboot(reason))
+        return "Accepted"
 
     async def _reboot(self, reason: str) -> None:
         await self._end_sessions(reason)
         self.stats.resets += 1
+        self.reset_scheduled = None
+        self.boot_reason = "RemoteReset"
         if self.link is not None:
             await self.link.close()
+        else:   # the connection is gone already: the next one is the one after the reboot
+            self.rebooting = False
 
     def unlock(self, connector_id: int) -> str:
         connector = self.connectors.get(connector_id)
@@ -982,6 +1138,7 @@ class Charger:
 
     def trigger_boot(self) -> None:
         """A triggered BootNotification: at once while Pending, else one more after the answer."""
+        self.boot_reason = "Triggered"
         if not self.accepted.is_set():
             self.boot_now.set()
         elif self.link is not None:
@@ -991,15 +1148,34 @@ class Charger:
     async def _boot_again(self, link: Link) -> None:
         status, _ = await link.boot()
         self.stats.boots[status] += 1
+        if status == "Accepted":
+            self.boot_reason = "PowerUp"
+
+    def trigger_update(self, connector_id: int | None) -> bool:
+        """A reading of each running transaction (on this connector) after the answer; False if there is none."""
+        sessions = [s for s in self.sessions
+                    if s.transaction_id is not None and not s.stopped_at and connector_id in (None, 0, s.connector.id)]
+        if not sessions or self.link is None:
+            return False
+        self.link.after_answer(lambda: self._update_each(sessions, "Trigger"))
+        return True
+
+    async def _update_each(self, sessions: list[Session], context: str) -> None:
+        for session in sessions:
+            if not session.stopped_at:   # once ended, the Ended message says the last word
+                await self.update(session, self.reading(session.connector, context))
 
 
 async def _send_status(link: Link, *, connector: int, status: str) -> None:
     await link.status(connector, status)
 
 
-async def _send_meter_values(link: Link, *, connector: int, session: Session | None, samples: list[Sample],
-                             context: str) -> None:
-    await link.meter_values(connector, session, samples, context)
+async def _send_meter_values(link: Link, *, reading: Reading, session: Session | None) -> None:
+    await link.meter_values(reading, session)
+
+
+async def _send_update(link: Link, *, session: Session, reading: Reading) -> None:
+    await link.update_transaction(session, reading)
 
 
 async def _wait_any(timeout: float | None, *events: asyncio.Event) -> bool:
@@ -1012,7 +1188,8 @@ async def _wait_any(timeout: float | None, *events: asyncio.Event) -> bool:
     finally:
         for waiter in waiters:
             waiter.cancel()
-    return bool(done)
+    # An event set as the timeout expires may not have woken its waiter yet: the event says.
+    return bool(done) or any(event.is_set() for event in events)
 
 
 def _now() -> str:
@@ -1023,18 +1200,13 @@ def _unique_id() -> str:
     return str(uuid.uuid4())
 
 
-# -- OCPP 1.6 ------------------------------------------------------------------------------------------
+# -- one connection, whatever the version ------------------------------------------------------------------
 
 
-def _number(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else str(value)
-
-
-class Ocpp16(ChargePoint):
-    """OCPP 1.6 (OCPP-J) on one connection, with the ``ocpp`` library's ChargePoint."""
-
-    version: ClassVar[str] = "1.6"
-    subprotocol: ClassVar[str] = "ocpp1.6"
+class _Connection(LibraryChargePoint):
+    """What a protocol class does with its connection, on the ``ocpp`` library's ChargePoint: serve until it
+    closes, count commands and CALLERRORs, run follow-ups once an answer is sent, and make CALLs that end in
+    an answer, Offline or BadAnswer. A protocol class puts it before the library's class of its version."""
 
     def __init__(self, charger: Charger, websocket: ClientConnection) -> None:
         super().__init__(charger.identity, websocket, response_timeout=charger.options.response_timeout,
@@ -1044,8 +1216,6 @@ class Ocpp16(ChargePoint):
         self.closed = asyncio.Event()
         self._after: list[Callable[[], Awaitable[Any]]] = []
         self._errors_received: dict[str, str] = {}   # uniqueId -> CALLERROR code
-
-    # -- the connection
 
     async def serve(self) -> None:
         try:
@@ -1113,6 +1283,39 @@ class Ocpp16(ChargePoint):
                 logger.warning("%s: %s or its answer breaks the schema: %s", self.id, action, error)
             raise BadAnswer(f"{self.id}: {action}: {error}") from error
 
+
+def _peek(raw: str) -> tuple[int, str, str] | None:
+    """(message type, uniqueId, action of a CALL or code of a CALLERROR) of a frame, None if unreadable."""
+    try:
+        frame = json.loads(raw)
+        kind, unique_id = frame[0], frame[1]
+        if kind in (2, 4) and isinstance(frame[2], str):
+            return kind, unique_id, frame[2]
+        return kind, unique_id, ""
+    except (ValueError, TypeError, IndexError, KeyError):
+        return None
+
+
+# -- OCPP 1.6 ------------------------------------------------------------------------------------------
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+class Ocpp16(_Connection, ChargePoint):
+    """OCPP 1.6 (OCPP-J) on one connection, with the ``ocpp`` library's ChargePoint."""
+
+    version: ClassVar[str] = "1.6"
+    subprotocol: ClassVar[str] = "ocpp1.6"
+    default_id_tags: ClassVar[tuple[str, ...]] = ("SIM-TAG-{n}",)
+    id_token_length: ClassVar[int] = 20
+    queues_updates: ClassVar[bool] = False
+
+    @staticmethod
+    def token_type(card: str) -> str | None:
+        return None
+
     # -- what the charger sends
 
     async def boot(self) -> tuple[str, int]:
@@ -1130,8 +1333,8 @@ class Ocpp16(ChargePoint):
         await self._call(call.StatusNotification(connector_id=connector, error_code="NoError", status=status,
                                                  timestamp=_now()))
 
-    async def authorize(self, id_tag: str) -> str:
-        answer = await self._call(call.Authorize(id_tag=id_tag))
+    async def authorize(self, session: Session) -> str:
+        answer = await self._call(call.Authorize(id_tag=session.id_tag))
         return str(answer.id_tag_info["status"])
 
     async def start_transaction(self, session: Session, unique_id: str) -> tuple[int | str, str]:
@@ -1140,12 +1343,17 @@ class Ocpp16(ChargePoint):
             timestamp=session.started_at), unique_id)
         return int(answer.transaction_id), str(answer.id_tag_info["status"])
 
-    async def meter_values(self, connector: int, session: Session | None, samples: list[Sample],
-                           context: str) -> None:
+    async def meter_values(self, reading: Reading, session: Session | None) -> None:
         transaction_id = session.transaction_id if session is not None else None
         await self._call(call.MeterValues(
-            connector_id=connector, transaction_id=transaction_id if isinstance(transaction_id, int) else None,
-            meter_value=[{"timestamp": _now(), "sampledValue": [_sampled_value(s, context) for s in samples]}]))
+            connector_id=reading.connector,
+            transaction_id=transaction_id if isinstance(transaction_id, int) else None,
+            meter_value=[{"timestamp": reading.at,
+                          "sampledValue": [_sampled_value(s, reading.context) for s in reading.samples]}]),
+            reading.unique_id)
+
+    async def update_transaction(self, session: Session, reading: Reading) -> None:
+        await self.meter_values(reading, session)
 
     async def stop_transaction(self, session: Session, unique_id: str) -> None:
         assert isinstance(session.transaction_id, int)
@@ -1171,8 +1379,7 @@ class Ocpp16(ChargePoint):
 
     @on(Action.reset)
     def on_reset(self, type: str, **_: Any) -> Any:
-        accepted = self.charger.reset(hard=type == "Hard")
-        return call_result.Reset(status="Accepted" if accepted else "Rejected")
+        return call_result.Reset(status=self.charger.reset("HardReset" if type == "Hard" else "SoftReset"))
 
     @on(Action.unlock_connector)
     def on_unlock_connector(self, connector_id: int, **_: Any) -> Any:
@@ -1275,20 +1482,468 @@ def _sampled_value(sample: Sample, context: str) -> dict[str, str]:
     return value
 
 
-def _peek(raw: str) -> tuple[int, str, str] | None:
-    """(message type, uniqueId, action of a CALL or code of a CALLERROR) of a frame, None if unreadable."""
-    try:
-        frame = json.loads(raw)
-        kind, unique_id = frame[0], frame[1]
-        if kind in (2, 4) and isinstance(frame[2], str):
-            return kind, unique_id, frame[2]
-        return kind, unique_id, ""
-    except (ValueError, TypeError, IndexError, KeyError):
-        return None
+# -- OCPP 2.0.1 ----------------------------------------------------------------------------------------
+
+MEASURANDS_201 = frozenset(m.value for m in MeasurandEnumType)   # 2.0.1 has no Temperature, no RPM
+REPORT_PAGE = 8                                                   # items per NotifyReport
+
+# How a session ends, in the charger's words (1.6's), as the TransactionEvent Ended says it:
+# (triggerReason, stoppedReason).
+ENDINGS_201: dict[str, tuple[str, str]] = {
+    "Local": ("StopAuthorized", "Local"),                        # the driver presents the card again
+    "EVDisconnected": ("EVCommunicationLost", "EVDisconnected"),  # or unplugs the car
+    "Remote": ("RemoteStop", "Remote"),
+    "ImmediateReset": ("ResetCommand", "ImmediateReset"),
+    "DeAuthorized": ("Deauthorized", "DeAuthorized"),
+}
 
 
-# Protocol versions the simulator speaks; a 2.0.1 class with the same interface joins here.
-PROTOCOLS: dict[str, ProtocolClass] = {Ocpp16.version: Ocpp16}
+def _connector_status(status: str) -> str:
+    """A 1.6 connector status in 2.0.1 words (ConnectorStatusEnumType): with a car plugged in, Occupied."""
+    return status if status in ("Available", "Reserved", "Unavailable", "Faulted") else "Occupied"
+
+
+@dataclass(frozen=True)
+class DeviceVariable:
+    """A variable of the 2.0.1 device model: its characteristics, and where its value lives."""
+
+    mutability: str                                   # ReadOnly | ReadWrite | WriteOnly
+    data_type: str                                    # integer, boolean, string, OptionList, MemberList...
+    key: str | None = None                            # the configuration key it is: value, checks, effects
+    value: Callable[[Charger], str] | None = None     # else what it reads
+    unit: str | None = None
+    values_list: str | None = None                    # OptionList, MemberList: the values allowed
+
+    def read(self, charger: Charger) -> str:
+        if self.key is None:
+            assert self.value is not None
+            return self.value(charger)
+        value = charger.config.value(self.key)
+        if self.data_type == "MemberList" and self.values_list is not None:
+            allowed = self.values_list.split(",")
+            value = ",".join(member for member in value.split(",") if member in allowed)
+        return value
+
+    def allows(self, value: str) -> bool:
+        """Whether a value set is one of the list's (the configuration checks the rest)."""
+        if self.data_type == "MemberList" and self.values_list is not None:
+            return set(filter(None, value.split(","))) <= set(self.values_list.split(","))
+        return True
+
+
+def _constant(value: str) -> Callable[[Charger], str]:
+    return lambda _: value
+
+
+def _evse_state(evse_id: int) -> Callable[[Charger], str]:
+    return lambda charger: _connector_status(charger.connectors[evse_id].status)
+
+
+_STATES = "Available,Occupied,Reserved,Unavailable,Faulted"
+_MEASURAND_LIST = ",".join(m for m in _EVERY_MEASURAND if m in MEASURANDS_201)
+
+# The device model of a simulated 2.0.1 station: (component, EVSE, variable, variable instance) -> variable.
+# Most are configuration keys under their standardized 2.0.1 names, so both versions share the values.
+DEVICE_MODEL: dict[tuple[str, int | None, str, str | None], DeviceVariable] = {
+    ("AuthCtrlr", None, "AuthorizeRemoteStart", None): DeviceVariable("ReadWrite", "boolean",
+                                                                      "AuthorizeRemoteTxRequests"),
+    ("AuthCtrlr", None, "LocalAuthorizeOffline", None): DeviceVariable("ReadWrite", "boolean",
+                                                                       "LocalAuthorizeOffline"),
+    ("AuthCtrlr", None, "LocalPreAuthorize", None): DeviceVariable("ReadWrite", "boolean", "LocalPreAuthorize"),
+    ("ChargingStation", None, "AvailabilityState", None): DeviceVariable(
+        "ReadOnly", "OptionList", value=lambda charger: "Unavailable" if charger.unavailable else "Available",
+        values_list=_STATES),
+    ("DeviceDataCtrlr", None, "ItemsPerMessage", "GetReport"): DeviceVariable("ReadOnly", "integer",
+                                                                             value=_constant("16")),
+    ("DeviceDataCtrlr", None, "ItemsPerMessage", "GetVariables"): DeviceVariable("ReadOnly", "integer",
+                                                                                value=_constant("16")),
+    ("DeviceDataCtrlr", None, "ItemsPerMessage", "SetVariables"): DeviceVariable("ReadOnly", "integer",
+                                                                                value=_constant("16")),
+    **{("EVSE", n, "AvailabilityState", None): DeviceVariable("ReadOnly", "OptionList", value=_evse_state(n),
+                                                             values_list=_STATES) for n in CONNECTORS},
+    ("OCPPCommCtrlr", None, "HeartbeatInterval", None): DeviceVariable("ReadWrite", "integer", "HeartbeatInterval",
+                                                                       unit="s"),
+    ("OCPPCommCtrlr", None, "MessageAttemptInterval", "TransactionEvent"): DeviceVariable(
+        "ReadWrite", "integer", "TransactionMessageRetryInterval", unit="s"),
+    ("OCPPCommCtrlr", None, "MessageAttempts", "TransactionEvent"): DeviceVariable(
+        "ReadWrite", "integer", "TransactionMessageAttempts"),
+    ("OCPPCommCtrlr", None, "ResetRetries", None): DeviceVariable("ReadWrite", "integer", "ResetRetries"),
+    ("OCPPCommCtrlr", None, "WebSocketPingInterval", None): DeviceVariable("ReadWrite", "integer",
+                                                                           "WebSocketPingInterval", unit="s"),
+    ("SampledDataCtrlr", None, "TxEndedMeasurands", None): DeviceVariable(
+        "ReadWrite", "MemberList", "StopTxnSampledData", values_list=_MEASURAND_LIST),
+    ("SampledDataCtrlr", None, "TxUpdatedInterval", None): DeviceVariable(
+        "ReadWrite", "integer", "MeterValueSampleInterval", unit="s"),
+    ("SampledDataCtrlr", None, "TxUpdatedMeasurands", None): DeviceVariable(
+        "ReadWrite", "MemberList", "MeterValuesSampledData", values_list=_MEASURAND_LIST),
+    # Write-only: never read back; from the next connection on, the Basic auth password (A01).
+    ("SecurityCtrlr", None, "BasicAuthPassword", None): DeviceVariable("WriteOnly", "string", "AuthorizationKey"),
+    ("TxCtrlr", None, "EVConnectionTimeOut", None): DeviceVariable("ReadWrite", "integer", "ConnectionTimeOut",
+                                                                   unit="s"),
+    ("TxCtrlr", None, "StopTxOnEVSideDisconnect", None): DeviceVariable(
+        "ReadWrite", "boolean", "StopTransactionOnEVSideDisconnect"),
+    ("TxCtrlr", None, "StopTxOnInvalidId", None): DeviceVariable("ReadWrite", "boolean",
+                                                                 "StopTransactionOnInvalidId"),
+    ("TxCtrlr", None, "TxStartPoint", None): DeviceVariable("ReadOnly", "MemberList", value=_constant("Authorized"),
+                                                            values_list="Authorized"),
+}
+
+
+def _index_device_model() -> dict[tuple[str, int | None], dict[tuple[str, str], DeviceVariable]]:
+    """(COMPONENT, EVSE) -> (VARIABLE, INSTANCE) -> variable: names compare case-insensitively."""
+    components: dict[tuple[str, int | None], dict[tuple[str, str], DeviceVariable]] = {}
+    for (component, evse, name, instance), variable in DEVICE_MODEL.items():
+        components.setdefault((component.upper(), evse), {})[(name.upper(), (instance or "").upper())] = variable
+    return components
+
+
+_COMPONENTS = _index_device_model()
+
+
+def _find_variable(component: dict[str, Any], variable: dict[str, Any]) -> DeviceVariable | str:
+    """The variable a GetVariables or SetVariables item names, or why not: UnknownComponent, UnknownVariable."""
+    evse = component.get("evse") or {}
+    variables = _COMPONENTS.get((component["name"].upper(), evse.get("id")))
+    if variables is None or component.get("instance") is not None or evse.get("connector_id") is not None:
+        return "UnknownComponent"
+    found = variables.get((variable["name"].upper(), (variable.get("instance") or "").upper()))
+    return found if found is not None else "UnknownVariable"
+
+
+def _in_report(report_base: str, name: str, variable: DeviceVariable) -> bool:
+    if report_base == "ConfigurationInventory":
+        return variable.mutability != "ReadOnly"
+    if report_base == "SummaryInventory":
+        return name == "AvailabilityState"
+    return True
+
+
+def _report_item(key: tuple[str, int | None, str, str | None], variable: DeviceVariable,
+                 charger: Charger) -> dict[str, Any]:
+    component_name, evse, name, instance = key
+    attribute = {"type": "Actual", "mutability": variable.mutability}
+    if variable.mutability != "WriteOnly":
+        attribute["value"] = variable.read(charger)
+    characteristics: dict[str, Any] = {"data_type": variable.data_type, "supports_monitoring": False}
+    if variable.unit is not None:
+        characteristics["unit"] = variable.unit
+    if variable.values_list is not None:
+        characteristics["values_list"] = variable.values_list
+    return {"component": {"name": component_name, **({"evse": {"id": evse}} if evse is not None else {})},
+            "variable": {"name": name, **({"instance": instance} if instance is not None else {})},
+            "variable_attribute": [attribute], "variable_characteristics": characteristics}
+
+
+def _sampled_values_201(samples: Iterable[Sample], context: str) -> list[dict[str, Any]]:
+    values = []
+    for sample in samples:
+        if sample.measurand not in MEASURANDS_201:
+            continue
+        value: dict[str, Any] = {"value": sample.value, "context": context, "measurand": sample.measurand}
+        if sample.unit is not None:
+            value["unit_of_measure"] = {"unit": sample.unit}
+        if sample.phase is not None:
+            value["phase"] = sample.phase
+        if sample.location is not None:
+            value["location"] = sample.location
+        values.append(value)
+    return values
+
+
+_ECHOED = ("component", "variable", "attribute_type")   # what a variable result repeats of its request
+
+
+def _id_token(session: Session) -> dict[str, str]:
+    return {"id_token": session.id_tag, "type": session.id_token_type or "Local"}
+
+
+def _next_seq_no(session: Session) -> int:
+    seq_no = session.seq_no
+    session.seq_no += 1
+    return seq_no
+
+
+class Ocpp201(_Connection, v201.ChargePoint):
+    """OCPP 2.0.1 on one connection, with the ``ocpp`` library's ChargePoint: two EVSEs of one connector each;
+    sessions told as TransactionEvents; the configuration as a device model (:data:`DEVICE_MODEL`)."""
+
+    version: ClassVar[str] = "2.0.1"
+    subprotocol: ClassVar[str] = "ocpp2.0.1"
+    default_id_tags: ClassVar[tuple[str, ...]] = ("{uid}",)
+    id_token_length: ClassVar[int] = 36
+    queues_updates: ClassVar[bool] = True
+
+    @staticmethod
+    def token_type(card: str) -> str | None:
+        """ISO14443 for a 4- or 7-byte UID in hex, ISO15693 for an 8-byte one, otherwise Local."""
+        if re.fullmatch(r"[0-9A-Fa-f]{8}|[0-9A-Fa-f]{14}", card):
+            return "ISO14443"
+        if re.fullmatch(r"[0-9A-Fa-f]{16}", card):
+            return "ISO15693"
+        return "Local"
+
+    def __init__(self, charger: Charger, websocket: ClientConnection) -> None:
+        super().__init__(charger, websocket)
+        self._statuses: dict[int, str] = {}   # EVSE -> the connectorStatus last sent on this connection
+
+    # -- what the charger sends
+
+    async def boot(self) -> tuple[str, int]:
+        answer = await self._call(v201.call.BootNotification(
+            charging_station={"model": "Simulator AC22-2", "vendor_name": "pgcsms",
+                              "serial_number": self.id[-25:], "firmware_version": "sim-1.0"},
+            reason=self.charger.boot_reason))
+        return str(answer.status), int(answer.interval)
+
+    async def heartbeat(self) -> None:
+        await self._call(v201.call.Heartbeat())
+
+    async def status(self, connector: int, status: str) -> None:
+        """StatusNotification of the EVSE's connector when its connectorStatus changes; the station as a whole
+        (connector 0) has none in 2.0.1."""
+        connector_status = _connector_status(status)
+        if connector != 0 and self._statuses.get(connector) != connector_status:
+            await self._send_status(connector, connector_status)
+
+    async def _send_status(self, evse_id: int, connector_status: str) -> None:
+        await self._call(v201.call.StatusNotification(timestamp=_now(), connector_status=connector_status,
+                                                      evse_id=evse_id, connector_id=1))
+        self._statuses[evse_id] = connector_status
+
+    async def authorize(self, session: Session) -> str:
+        answer = await self._call(v201.call.Authorize(id_token=_id_token(session)))
+        return str(answer.id_token_info["status"])
+
+    async def _transaction_event(self, session: Session, unique_id: str, build: Callable[[], Any]) -> Any:
+        """A TransactionEvent of the session, built once (its seqNo the next one) and sent the same until
+        answered."""
+        request = session.messages.get(unique_id)
+        if request is None:
+            request = session.messages[unique_id] = build()
+        answer = await self._call(request, unique_id)
+        session.messages.pop(unique_id, None)
+        return answer
+
+    async def start_transaction(self, session: Session, unique_id: str) -> tuple[int | str, str]:
+        if session.transaction_id is None:
+            session.transaction_id = _unique_id()   # the station names its transactions
+        transaction_id = session.transaction_id
+
+        def started() -> Any:
+            info: dict[str, Any] = {"transaction_id": transaction_id, "charging_state": "Charging"}
+            if session.remote_start_id is not None:
+                info["remote_start_id"] = session.remote_start_id
+            begin = Sample("Energy.Active.Import.Register", session.meter_start, "Wh", location="Outlet")
+            return v201.call.TransactionEvent(
+                event_type="Started", timestamp=session.started_at,
+                trigger_reason="RemoteStart" if session.remote else "Authorized", seq_no=_next_seq_no(session),
+                transaction_info=info, id_token=_id_token(session),
+                evse={"id": session.connector.id, "connector_id": 1},
+                meter_value=[{"timestamp": session.started_at,
+                              "sampled_value": _sampled_values_201([begin], "Transaction.Begin")}],
+                offline=session.started_offline or None)
+
+        answer = await self._transaction_event(session, unique_id, started)
+        token = answer.id_token_info
+        return transaction_id, str(token["status"]) if token else "Accepted"
+
+    async def meter_values(self, reading: Reading, session: Session | None) -> None:
+        values = _sampled_values_201(reading.samples, reading.context)
+        if values:
+            await self._call(v201.call.MeterValues(
+                evse_id=reading.connector, meter_value=[{"timestamp": reading.at, "sampled_value": values}]),
+                reading.unique_id)
+
+    async def update_transaction(self, session: Session, reading: Reading) -> None:
+        def updated() -> Any:
+            values = _sampled_values_201(reading.samples, reading.context)
+            return v201.call.TransactionEvent(
+                event_type="Updated", timestamp=reading.at,
+                trigger_reason="Trigger" if reading.context == "Trigger" else "MeterValuePeriodic",
+                seq_no=_next_seq_no(session),
+                transaction_info={"transaction_id": session.transaction_id, "charging_state": "Charging"},
+                meter_value=[{"timestamp": reading.at, "sampled_value": values}] if values else None,
+                offline=reading.offline or None)
+
+        await self._transaction_event(session, reading.unique_id, updated)
+
+    async def stop_transaction(self, session: Session, unique_id: str) -> None:
+        def ended() -> Any:
+            trigger, reason = ENDINGS_201.get(session.stop_reason or "Local", ("AbnormalCondition", "Other"))
+            end = _sampled_values_201(
+                [Sample(measurand, session.meter_stop, "Wh", location="Outlet")
+                 for measurand in self.charger.config.measurands("StopTxnSampledData")
+                 if measurand == "Energy.Active.Import.Register"], "Transaction.End")
+            return v201.call.TransactionEvent(
+                event_type="Ended", timestamp=session.stopped_at, trigger_reason=trigger,
+                seq_no=_next_seq_no(session),
+                transaction_info={"transaction_id": session.transaction_id, "stopped_reason": reason,
+                                  "charging_state": "Idle" if reason == "EVDisconnected" else "EVConnected"},
+                id_token=_id_token(session) if trigger == "StopAuthorized" else None,
+                meter_value=[{"timestamp": session.stopped_at, "sampled_value": end}] if end else None,
+                offline=session.stopped_offline or None)
+
+        await self._transaction_event(session, unique_id, ended)
+
+    # -- what the central system asks: answered at once; anything more waits for after_answer. Actions
+    # without a handler get the library's NotImplemented CALLERROR.
+
+    @on(Action201.request_start_transaction)
+    def on_request_start_transaction(self, id_token: dict[str, Any], remote_start_id: int,
+                                     evse_id: int | None = None, **_: Any) -> Any:
+        accepted = self.charger.remote_start(id_token["id_token"], evse_id, id_token_type=id_token["type"],
+                                             remote_start_id=remote_start_id)
+        return v201.call_result.RequestStartTransaction(status="Accepted" if accepted else "Rejected")
+
+    @on(Action201.request_stop_transaction)
+    def on_request_stop_transaction(self, transaction_id: str, **_: Any) -> Any:
+        accepted = self.charger.remote_stop(transaction_id)
+        return v201.call_result.RequestStopTransaction(status="Accepted" if accepted else "Rejected")
+
+    @on(Action201.get_transaction_status)
+    def on_get_transaction_status(self, transaction_id: str | None = None, **_: Any) -> Any:
+        sessions = [s for s in self.charger.sessions if transaction_id is None or s.transaction_id == transaction_id]
+        queued = any(s.messages or (s.updates is not None and not s.updates.done()) for s in sessions)
+        ongoing = None if transaction_id is None else any(not s.stopped_at for s in sessions)
+        return v201.call_result.GetTransactionStatus(messages_in_queue=queued, ongoing_indicator=ongoing)
+
+    @on(Action201.reset)
+    def on_reset(self, type: str, evse_id: int | None = None, **_: Any) -> Any:
+        if evse_id is not None:
+            return v201.call_result.Reset(status="Rejected")   # it resets as a whole only
+        return v201.call_result.Reset(status=self.charger.reset("ImmediateReset", when_idle=type == "OnIdle"))
+
+    @on(Action201.change_availability)
+    def on_change_availability(self, operational_status: str, evse: dict[str, Any] | None = None,
+                               **_: Any) -> Any:
+        evse = evse or {}
+        if evse.get("connector_id") not in (None, 1):
+            status = "Rejected"
+        else:
+            status = self.charger.change_availability(evse.get("id") or 0,
+                                                      operative=operational_status == "Operative")
+        return v201.call_result.ChangeAvailability(status=status)
+
+    @on(Action201.unlock_connector)
+    def on_unlock_connector(self, evse_id: int, connector_id: int, **_: Any) -> Any:
+        connector = self.charger.connectors.get(evse_id)
+        if connector is None or connector_id != 1:
+            status = "UnknownConnector"
+        elif connector.session is not None:
+            status = "OngoingAuthorizedTransaction"
+        else:
+            status = self.charger.unlock(evse_id)
+        return v201.call_result.UnlockConnector(status=status)
+
+    @on(Action201.clear_cache)
+    def on_clear_cache(self, **_: Any) -> Any:
+        return v201.call_result.ClearCache(status="Accepted")
+
+    @on(Action201.data_transfer)
+    def on_data_transfer(self, vendor_id: str, **_: Any) -> Any:
+        return v201.call_result.DataTransfer(status="UnknownVendorId")
+
+    @on(Action201.get_variables)
+    def on_get_variables(self, get_variable_data: list[dict[str, Any]], **_: Any) -> Any:
+        self._check_items(get_variable_data, "GetVariables")
+        results = []
+        for item in get_variable_data:
+            result: dict[str, Any] = {key: item[key] for key in _ECHOED if key in item}
+            found = _find_variable(item["component"], item["variable"])
+            if isinstance(found, str):
+                result["attribute_status"] = found
+            elif item.get("attribute_type", "Actual") != "Actual":
+                result["attribute_status"] = "NotSupportedAttributeType"
+            elif found.mutability == "WriteOnly":
+                result["attribute_status"] = "Rejected"
+            else:
+                result.update(attribute_status="Accepted", attribute_value=found.read(self.charger))
+            results.append(result)
+        return v201.call_result.GetVariables(get_variable_result=results)
+
+    @on(Action201.set_variables)
+    def on_set_variables(self, set_variable_data: list[dict[str, Any]], **_: Any) -> Any:
+        self._check_items(set_variable_data, "SetVariables")
+        results = []
+        for item in set_variable_data:
+            found = _find_variable(item["component"], item["variable"])
+            if isinstance(found, str):
+                status = found
+            elif item.get("attribute_type", "Actual") != "Actual":
+                status = "NotSupportedAttributeType"
+            elif found.key is None or found.mutability == "ReadOnly" or not found.allows(item["attribute_value"]):
+                status = "Rejected"
+            else:   # HeartbeatInterval at once, BasicAuthPassword from the next connection on
+                accepted = self.charger.change_configuration(found.key, item["attribute_value"]) == "Accepted"
+                status = "Accepted" if accepted else "Rejected"
+            results.append({"attribute_status": status, **{key: item[key] for key in _ECHOED if key in item}})
+        return v201.call_result.SetVariables(set_variable_result=results)
+
+    def _check_items(self, items: list[Any], message: str) -> None:
+        """More items than DeviceDataCtrlr.ItemsPerMessage of the message: CALLERROR OccurrenceConstraintViolation."""
+        most = int(DEVICE_MODEL[("DeviceDataCtrlr", None, "ItemsPerMessage", message)].read(self.charger))
+        if len(items) > most:
+            raise OccurrenceConstraintViolationError(
+                description=f"{len(items)} items, more than ItemsPerMessage {message} ({most})")
+
+    @on(Action201.get_base_report)
+    def on_get_base_report(self, request_id: int, report_base: str, **_: Any) -> Any:
+        if report_base not in ("ConfigurationInventory", "FullInventory", "SummaryInventory"):
+            return v201.call_result.GetBaseReport(status="NotSupported")
+        items = [(key, variable) for key, variable in DEVICE_MODEL.items() if _in_report(report_base, key[2], variable)]
+        if not items:
+            return v201.call_result.GetBaseReport(status="EmptyResultSet")
+        self.after_answer(lambda: self._report(request_id, items))
+        return v201.call_result.GetBaseReport(status="Accepted")
+
+    async def _report(self, request_id: int, items: list[tuple[Any, DeviceVariable]]) -> None:
+        """NotifyReport pages, each but the last to be continued (tbc); sent even while Pending (B02)."""
+        pages = [items[n:n + REPORT_PAGE] for n in range(0, len(items), REPORT_PAGE)]
+        generated_at = _now()
+        for seq_no, page in enumerate(pages):
+            await self._call(v201.call.NotifyReport(
+                request_id=request_id, generated_at=generated_at, seq_no=seq_no, tbc=seq_no < len(pages) - 1,
+                report_data=[_report_item(key, variable, self.charger) for key, variable in page]))
+
+    @on(Action201.trigger_message)
+    def on_trigger_message(self, requested_message: str, evse: dict[str, Any] | None = None, **_: Any) -> Any:
+        return v201.call_result.TriggerMessage(status=self._trigger(requested_message, evse or {}))
+
+    def _trigger(self, requested: str, evse: dict[str, Any]) -> str:
+        charger = self.charger
+        evse_id = evse.get("id") or None
+        if evse_id is not None and (evse_id not in charger.connectors or evse.get("connector_id") not in (None, 1)):
+            return "Rejected"
+        if requested == "BootNotification":
+            if charger.accepted.is_set():
+                return "Rejected"   # F06.FR.17: only a station not (yet) accepted boots again when asked
+            charger.trigger_boot()
+            return "Accepted"
+        if not charger.accepted.is_set():
+            return "Rejected"
+        if requested == "TransactionEvent":   # Updated, triggerReason Trigger, of each running transaction
+            return "Accepted" if charger.trigger_update(evse_id) else "Rejected"
+        if requested == "StatusNotification":   # of one connector, named (F06.FR.13), changed or not
+            if evse_id is None or evse.get("connector_id") is None:
+                return "Rejected"
+            connector = charger.connectors[evse_id]
+            self.after_answer(lambda: self._send_status(connector.id, _connector_status(connector.status)))
+            return "Accepted"
+        sends: dict[str, Callable[[], Awaitable[Any]]] = {
+            "Heartbeat": self.heartbeat,
+            "MeterValues": lambda: charger.send_meter_values(evse_id, "Trigger"),
+            "LogStatusNotification": lambda: self._call(v201.call.LogStatusNotification(status="Idle")),
+            "FirmwareStatusNotification": lambda: self._call(v201.call.FirmwareStatusNotification(status="Idle")),
+        }
+        send = sends.get(requested)
+        if send is None:
+            return "NotImplemented"   # certificates: no ISO 15118, no security profile 3 here
+        self.after_answer(send)
+        return "Accepted"
+
+
+# Protocol versions the simulator speaks.
+PROTOCOLS: dict[str, ProtocolClass] = {Ocpp16.version: Ocpp16, Ocpp201.version: Ocpp201}
 
 
 # -- the run -------------------------------------------------------------------------------------------
@@ -1357,7 +2012,7 @@ def run_command(args: argparse.Namespace) -> int:
     """``pgcsms simulate``: 0 when every charger came up and nothing went wrong on the wire, else 1."""
     options = Options(
         url=args.url, count=args.count, protocol=args.protocol, profile=args.profile, prefix=args.prefix,
-        id_tags=tuple(args.id_tag or Options.id_tags), password=args.password, seed=args.seed,
+        id_tags=tuple(args.id_tag) if args.id_tag else None, password=args.password, seed=args.seed,
         duration=args.duration, speed=args.speed, meter_interval=args.meter_interval,
         concurrency=args.concurrency)
     try:
@@ -1368,6 +2023,10 @@ def run_command(args: argparse.Namespace) -> int:
 
     def progress(line: str) -> None:
         print(f"pgcsms simulate: {line}", file=sys.stderr, flush=True)
+
+    if PROFILES[options.profile].sessions:
+        progress("the drivers' cards, for a central system that does not know them: "
+                 + " ".join(options.cards_sql()))
 
     async def run() -> Summary:
         stop = asyncio.Event()

@@ -1,16 +1,20 @@
-"""``pgcsms simulate``: simulated chargers (the ``ocpp`` library's client) against a real central system."""
+"""``pgcsms simulate``: simulated chargers (the ``ocpp`` library's client) against a real central system, in
+OCPP 1.6 and 2.0.1."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+import websockets
 from pgcsms.proxy.server import CentralSystem
-from pgcsms.proxy.simulator import Options, Summary, simulate
+from pgcsms.proxy.simulator import DEVICE_MODEL, Options, Summary, simulate
+from websockets.typing import Subprotocol
 
 
 class Run:
@@ -318,3 +322,360 @@ async def test_cli_exits_non_zero_when_chargers_never_come_up(central, db):
     assert "connected            0/2 (never 2)" in out
     assert "HTTP 404" in out
     assert "FAILED" in out
+
+
+# -- OCPP 2.0.1 -----------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def accepting_v201(db) -> None:
+    await db.execute("SELECT ocpp.set_setting('unknown_charge_points', 'accept')")
+    # A 2.0.1 session's energy is the rise of its timestamped register readings: at 600x a 11 kW car looks like
+    # 6.6 MW, which the default plausibility limit (1000 kW) leaves out.
+    await db.execute("SELECT ocpp.set_setting('energy_step_max_kw', '100000')")
+
+
+async def add_cards(db, run_options: Options) -> None:
+    """The SQL the CLI prints for the run's cards, run as printed."""
+    for statement in run_options.cards_sql():
+        await db.execute(statement)
+
+
+async def test_v201_chargers_complete_sessions_with_energy(db, events, options, accepting_v201):
+    run_options = options(count=4, protocol="2.0.1", speed=600, meter_interval=1)
+    assert run_options.cards_sql() == [
+        "SELECT ocpp.add_id_tag(upper(to_hex(2684354560 + n)), id_token_type => 'ISO14443') "
+        "FROM generate_series(1, 4) AS n;"]
+    await add_cards(db, run_options)
+    assert {r["id_tag"] for r in await db.fetch("SELECT id_tag FROM ocpp.id_tags")} == set(run_options.cards()) == {
+        "A0000001", "A0000002", "A0000003", "A0000004"}
+    chargers = {f"SIM-{n:04d}" for n in range(1, 5)}
+    async with running(run_options) as run:
+        done: set[str] = set()
+        ended: set[int] = set()   # by the drivers, before the end of the run
+        async with asyncio.timeout(20):
+            while done != chargers:
+                event = await events.wait(event="transaction_stopped")
+                assert event["ocpp_version"] == "2.0.1"
+                done.add(event["charge_point_id"])
+                ended.add(event["transaction_id"])
+        summary = await run.stop()
+
+    assert summary.ok, summary.format()
+    assert (summary.connected, summary.chargers_with_sessions) == (4, 4)
+    assert summary.stats.boots == {"Accepted": 4}
+    assert set(summary.stats.sent) == {"BootNotification", "StatusNotification", "Authorize", "TransactionEvent"}
+    rows = await db.fetch("SELECT * FROM ocpp.transactions ORDER BY id")
+    assert {r["charge_point_id"] for r in rows} == chargers
+    assert {(r["ocpp_version"], r["id_token_type"], r["authorization_status"], r["start_trigger_reason"], r["offline"])
+            for r in rows} == {("2.0.1", "ISO14443", "Accepted", "Authorized", False)}
+    assert all(len(r["transaction_id"]) == 36 and r["evse_id"] in (1, 2) and r["connector_id"] == 1 for r in rows)
+    assert all(r["energy_wh"] > 0 for r in rows if r["id"] in ended), rows
+    assert all(r["stopped_at"] is not None for r in rows), rows
+    assert {(r["stop_reason"], r["stop_trigger_reason"]) for r in rows} <= {
+        ("Local", "StopAuthorized"), ("EVDisconnected", "EVCommunicationLost")}
+    # pgcsms sums the rises between readings; the simulator meterStop - meterStart. A rise within the same
+    # millisecond as the reading before it (no time: no power) is all that may differ.
+    assert abs(sum(r["energy_wh"] for r in rows) - summary.stats.energy_wh) <= 5 * len(rows)
+    # Each transaction's events are numbered 0, 1, 2... none missing: Started, Updated..., Ended.
+    stories = await db.fetch("SELECT transaction_id, array_agg(event_type ORDER BY seq_no) AS kinds, "
+                             "array_agg(seq_no ORDER BY seq_no) AS seq_nos FROM ocpp.transaction_events GROUP BY 1")
+    assert len(stories) == len(rows)
+    for story in stories:
+        assert story["seq_nos"] == list(range(len(story["seq_nos"]))), story
+        assert story["kinds"][0] == "Started" and story["kinds"][-1] == "Ended", story
+        assert set(story["kinds"][1:-1]) <= {"Updated"}, story
+    assert await db.fetchval("SELECT count(*) FROM ocpp.transaction_events WHERE event_type = 'Updated' "
+                             "AND trigger_reason = 'MeterValuePeriodic' AND charging_state = 'Charging'") > 0
+    assert await db.fetchval("SELECT count(*) FROM ocpp.meter_values WHERE measurand = 'Power.Active.Import' "
+                             "AND normalized_value BETWEEN 5000 AND 12000") > 0
+    contexts = {r["context"] for r in await db.fetch("SELECT DISTINCT context FROM ocpp.meter_values")}
+    assert contexts == {"Transaction.Begin", "Sample.Periodic", "Transaction.End"}
+    # Two EVSEs of one connector each; Occupied while a car is there, Available again at the end.
+    assert {(r["evse_id"], r["connector_id"], r["status"]) for r in await db.fetch(
+        "SELECT evse_id, connector_id, status FROM ocpp.connectors")} <= {(1, 1, "Available"), (2, 1, "Available")}
+    assert await db.fetchval("SELECT count(*) FROM ocpp.status_history WHERE status = 'Occupied'") > 0
+    assert await db.fetchval("SELECT count(*) FROM ocpp.message_log WHERE error_code IS NOT NULL") == 0
+    assert await db.fetchval("SELECT count(*) FROM ocpp.anomalies") == 0
+
+
+async def test_v201_request_start_and_stop_from_sql(db, events, options, accepting_v201):
+    async with running(options(protocol="2.0.1", profile="idle", speed=60, meter_interval=1)) as run:
+        await events.wait(event="boot", charge_point_id="SIM-0001", status="Accepted", reason="PowerUp")
+        command_id = await db.fetchval("SELECT ocpp.request_start_transaction('SIM-0001', 'APP-USER-7', evse_id => 1)")
+        answer, started = await wait_all(events, completed(command_id),
+                                         {"event": "transaction_started", "charge_point_id": "SIM-0001"})
+        assert answer["status"] == "accepted"
+        assert (started["evse_id"], started["id_tag"], started["authorization_status"]) == (1, "APP-USER-7",
+                                                                                            "Accepted")
+        row = await db.fetchrow("SELECT * FROM ocpp.transactions WHERE id = $1", started["transaction_id"])
+        assert (row["remote_command_id"], row["start_trigger_reason"], row["id_token_type"]) == (
+            command_id, "RemoteStart", "Central")
+        transaction_id = row["transaction_id"]   # the station's UUID
+
+        busy = await db.fetchval("SELECT ocpp.request_start_transaction('SIM-0001', 'APP-USER-8', evse_id => 1)")
+        assert (await events.command(busy))["status"] == "rejected"
+
+        # The car charges: an Updated event comes (no event for those), then one asked for.
+        await wait_for_poll(db, "SELECT count(*) FROM ocpp.transaction_events WHERE transaction_id = $1 "
+                                "AND trigger_reason = 'MeterValuePeriodic'", transaction_id)
+        status = await db.fetchval("SELECT ocpp.get_transaction_status('SIM-0001', $1)", transaction_id)
+        assert (await events.command(status))["status"] == "completed"
+        assert json.loads(await db.fetchval("SELECT response FROM ocpp.commands WHERE id = $1", status)) == {
+            "messagesInQueue": False, "ongoingIndicator": True}
+        trigger = await db.fetchval("SELECT ocpp.trigger_message('SIM-0001', 'TransactionEvent', evse_id => 1)")
+        assert (await events.command(trigger))["status"] == "accepted"
+        await wait_for_poll(db, "SELECT count(*) FROM ocpp.transaction_events WHERE transaction_id = $1 "
+                                "AND trigger_reason = 'Trigger'", transaction_id)
+
+        stop_id = await db.fetchval("SELECT ocpp.request_stop_transaction('SIM-0001', $1)", transaction_id)
+        answer, stopped = await wait_all(events, completed(stop_id),
+                                         {"event": "transaction_stopped", "remote_id": transaction_id})
+        assert answer["status"] == "accepted"
+        assert stopped["reason"] == "Remote" and stopped["energy_wh"] > 0
+        summary = await run.stop()
+
+    assert summary.ok, summary.format()
+    assert summary.stats.commands == {"RequestStartTransaction": 2, "GetTransactionStatus": 1, "TriggerMessage": 1,
+                                      "RequestStopTransaction": 1}
+    assert summary.stats.sessions_completed == 1
+    row = await db.fetchrow("SELECT * FROM ocpp.transactions WHERE transaction_id = $1", transaction_id)
+    assert (row["stop_trigger_reason"], row["remote_start_id"] is not None) == ("RemoteStop", True)
+    seq_nos = [r["seq_no"] for r in await db.fetch(
+        "SELECT seq_no FROM ocpp.transaction_events WHERE transaction_id = $1 ORDER BY seq_no", transaction_id)]
+    assert seq_nos == list(range(len(seq_nos)))
+
+
+async def test_v201_device_model_from_sql(db, events, options, accepting_v201):
+    await db.execute("SELECT ocpp.add_charge_point('SIM-0001')")
+    await db.execute("SELECT ocpp.set_password('SIM-0001', 'first-password-16+')")
+    async with running(options(protocol="2.0.1", profile="idle", password="first-password-16+")) as run:
+        await events.wait(event="boot", charge_point_id="SIM-0001", status="Accepted")
+        # GetBaseReport: Accepted, then the device model in NotifyReport pages.
+        report = await db.fetchval("SELECT ocpp.get_base_report('SIM-0001')")
+        answer, _ = await wait_all(events, completed(report),
+                                   {"event": "report_completed", "charge_point_id": "SIM-0001"})
+        assert answer["status"] == "accepted"
+        assert tuple(await db.fetchrow("SELECT complete, pages, items FROM ocpp.report_requests")) == (
+            True, -(-len(DEVICE_MODEL) // 8), len(DEVICE_MODEL))
+        model = {(r["component"], r["evse_id"], r["variable"], r["variable_instance"]): (r["value"], r["mutability"])
+                 for r in await db.fetch("SELECT * FROM ocpp.device_variables WHERE charge_point_id = 'SIM-0001'")}
+        assert set(model) == set(DEVICE_MODEL)
+        assert model[("OCPPCommCtrlr", None, "HeartbeatInterval", None)] == ("300", "ReadWrite")
+        assert model[("SecurityCtrlr", None, "BasicAuthPassword", None)] == (None, "WriteOnly")
+        assert model[("EVSE", 2, "AvailabilityState", None)] == ("Available", "ReadOnly")
+        assert model[("DeviceDataCtrlr", None, "ItemsPerMessage", "GetVariables")] == ("16", "ReadOnly")
+
+        # GetVariables from the helper: answered from the device model, unknown names said so.
+        read = await db.fetchval("SELECT ocpp.get_variables('SIM-0001', ARRAY['SampledDataCtrlr/TxUpdatedInterval', "
+                                 "'SecurityCtrlr/BasicAuthPassword', 'NoSuchCtrlr/X', 'OCPPCommCtrlr/NoSuchVariable', "
+                                 "'EVSE/AvailabilityState'])")
+        assert (await events.command(read))["status"] == "completed"
+        results = [tuple(r) for r in await db.fetch(
+            "SELECT component, variable, attribute_status, value FROM ocpp.variable_results WHERE command_id = $1 "
+            "ORDER BY position", read)]
+        assert results == [("SampledDataCtrlr", "TxUpdatedInterval", "Accepted", "5"),
+                           ("SecurityCtrlr", "BasicAuthPassword", "Rejected", None),
+                           ("NoSuchCtrlr", "X", "UnknownComponent", None),
+                           ("OCPPCommCtrlr", "NoSuchVariable", "UnknownVariable", None),
+                           ("EVSE", "AvailabilityState", "UnknownComponent", None)]   # which EVSE?
+        read = await db.fetchval("SELECT ocpp.get_variables('SIM-0001', ARRAY['EVSE/AvailabilityState'], evse_id => 2)")
+        assert (await events.command(read))["status"] == "completed"
+        assert tuple(await db.fetchrow("SELECT evse_id, attribute_status, value FROM ocpp.variable_results "
+                                       "WHERE command_id = $1", read)) == (2, "Accepted", "Available")
+
+        # SetVariables: writable ones taken (at once), read-only and bad values refused.
+        configured = await db.fetchval(
+            "SELECT ocpp.set_variables('SIM-0001', $1::jsonb)",
+            json.dumps({"OCPPCommCtrlr/HeartbeatInterval": 120, "SampledDataCtrlr/TxUpdatedInterval": 2,
+                        "DeviceDataCtrlr/ItemsPerMessage.GetVariables": 99,
+                        "SampledDataCtrlr/TxUpdatedMeasurands": "Energy.Active.Import.Register,Temperature",
+                        "AuthCtrlr/AuthorizeRemoteStart": True}))
+        assert (await events.command(configured))["status"] == "completed"
+        results = dict(await db.fetch("SELECT variable, attribute_status FROM ocpp.variable_results "
+                                      "WHERE command_id = $1", configured))
+        assert results == {"HeartbeatInterval": "Accepted", "TxUpdatedInterval": "Accepted",
+                           "ItemsPerMessage": "Rejected", "TxUpdatedMeasurands": "Rejected",
+                           "AuthorizeRemoteStart": "Accepted"}
+        values = dict(await db.fetch("SELECT variable, value FROM ocpp.device_variables WHERE source = 'set'"))
+        assert values == {"HeartbeatInterval": "120", "TxUpdatedInterval": "2", "AuthorizeRemoteStart": "true"}
+        read = await db.fetchval("SELECT ocpp.get_variables('SIM-0001', ARRAY['OCPPCommCtrlr/HeartbeatInterval', "
+                                 "'AuthCtrlr/AuthorizeRemoteStart'])")
+        assert (await events.command(read))["status"] == "completed"
+        assert [r["value"] for r in await db.fetch("SELECT value FROM ocpp.variable_results WHERE command_id = $1 "
+                                                   "ORDER BY position", read)] == ["120", "true"]
+
+        # A new BasicAuthPassword: pgcsms takes it, the station uses it from its next connection on.
+        rotated = await db.fetchval("SELECT ocpp.set_variables('SIM-0001', "
+                                    "'{\"SecurityCtrlr/BasicAuthPassword\": \"second-password-16+\"}')")
+        assert (await events.command(rotated))["status"] == "completed"
+        reset = await db.fetchval("SELECT ocpp.reset('SIM-0001', 'Immediate')")
+        assert (await events.command(reset))["status"] == "accepted"
+        await events.wait(event="disconnected", charge_point_id="SIM-0001")
+        await events.wait(event="boot", charge_point_id="SIM-0001", status="Accepted", reason="RemoteReset")
+        summary = await run.stop()
+
+    assert summary.ok, summary.format()
+    assert summary.stats.handshake_refusals == {}
+    assert await db.fetchval("SELECT count(*) FROM ocpp.message_log WHERE error_code IS NOT NULL") == 0
+
+
+async def test_v201_reset_ends_sessions_reconnects_and_boots_with_remote_reset(db, events, options, accepting_v201):
+    async with running(options(protocol="2.0.1", profile="idle", speed=10, meter_interval=1)) as run:
+        await events.wait(event="boot", charge_point_id="SIM-0001", status="Accepted", reason="PowerUp")
+        start = await db.fetchval("SELECT ocpp.request_start_transaction('SIM-0001', 'APP-USER-1')")
+        answer, started = await wait_all(events, completed(start),
+                                         {"event": "transaction_started", "charge_point_id": "SIM-0001"})
+        assert answer["status"] == "accepted"
+
+        # Immediate: the session ends (ImmediateReset), the station closes, reconnects and boots again.
+        reset = await db.fetchval("SELECT ocpp.reset('SIM-0001', 'Immediate')")
+        answer, stopped, _ = await wait_all(
+            events, completed(reset), {"event": "transaction_stopped", "transaction_id": started["transaction_id"]},
+            {"event": "disconnected", "charge_point_id": "SIM-0001"})
+        assert (answer["status"], stopped["reason"]) == ("accepted", "ImmediateReset")
+        await events.wait(event="connected", charge_point_id="SIM-0001")
+        await events.wait(event="boot", charge_point_id="SIM-0001", status="Accepted", reason="RemoteReset")
+
+        # OnIdle while charging: Scheduled, and the reset waits for the session to end.
+        start = await db.fetchval("SELECT ocpp.request_start_transaction('SIM-0001', 'APP-USER-2')")
+        answer, started = await wait_all(events, completed(start),
+                                         {"event": "transaction_started", "charge_point_id": "SIM-0001"})
+        reset = await db.fetchval("SELECT ocpp.reset('SIM-0001', 'OnIdle')")
+        assert (await events.command(reset))["status"] == "accepted"
+        assert json.loads(await db.fetchval("SELECT response FROM ocpp.commands WHERE id = $1", reset)) == {
+            "status": "Scheduled"}
+        assert await db.fetchval("SELECT connected FROM ocpp.charge_points WHERE id = 'SIM-0001'")
+        stop = await db.fetchval("SELECT ocpp.request_stop_transaction('SIM-0001', $1)", started["remote_id"])
+        _, stopped, _ = await wait_all(
+            events, completed(stop), {"event": "transaction_stopped", "transaction_id": started["transaction_id"]},
+            {"event": "disconnected", "charge_point_id": "SIM-0001"})
+        assert stopped["reason"] == "Remote"
+        await events.wait(event="boot", charge_point_id="SIM-0001", status="Accepted", reason="RemoteReset")
+        summary = await run.stop()
+
+    assert summary.ok, summary.format()
+    assert (summary.stats.resets, summary.stats.reconnects) == (2, 2)
+    reasons = [r["reason"] for r in await db.fetch(
+        "SELECT payload->>'reason' AS reason FROM ocpp.message_log WHERE action = 'BootNotification' "
+        "AND message_type = 2 ORDER BY id")]
+    assert reasons == ["PowerUp", "RemoteReset", "RemoteReset"]
+
+
+async def test_v201_events_of_an_offline_time_come_later_marked_offline(db, events, raw, options, accepting_v201):
+    await db.execute("SELECT ocpp.set_setting('pending_retry_interval', '1')")
+    async with running(options(protocol="2.0.1", profile="idle", speed=10, meter_interval=1)) as run:
+        await events.wait(event="boot", charge_point_id="SIM-0001", status="Accepted")
+        start = await db.fetchval("SELECT ocpp.request_start_transaction('SIM-0001', 'APP-USER-1', evse_id => 2)")
+        _, started = await wait_all(events, completed(start),
+                                    {"event": "transaction_started", "charge_point_id": "SIM-0001"})
+        transaction_id = started["remote_id"]
+        await wait_for_poll(db, "SELECT count(*) FROM ocpp.transaction_events WHERE transaction_id = $1 "
+                                "AND event_type = 'Updated'", transaction_id)   # it charges
+        # Made to wait: dropped (a second connection replaces it), then Pending twice, a second apart. The
+        # station goes on charging and keeps its readings.
+        await db.execute("SELECT ocpp.add_charge_point('SIM-0001', 'Pending')")
+        async with raw("SIM-0001", subprotocols=["ocpp2.0.1"]):
+            for _ in range(2):
+                await events.wait(event="boot", charge_point_id="SIM-0001", status="Pending")
+        # Accepted: pgcsms asks it to boot again (TriggerMessage), and the queued events follow, in order.
+        await db.execute("SELECT ocpp.add_charge_point('SIM-0001')")
+        await events.wait(event="boot", charge_point_id="SIM-0001", status="Accepted", reason="Triggered")
+        await wait_for_poll(db, "SELECT count(*) FROM ocpp.transaction_events WHERE transaction_id = $1 AND offline",
+                            transaction_id)
+        summary = await run.stop()
+
+    assert summary.ok, summary.format()
+    assert summary.stats.boots == {"Accepted": 2, "Pending": 2}
+    rows = await db.fetch("SELECT seq_no, event_type, offline FROM ocpp.transaction_events "
+                          "WHERE transaction_id = $1 ORDER BY seq_no", transaction_id)
+    assert [r["seq_no"] for r in rows] == list(range(len(rows)))
+    assert [r["event_type"] for r in rows][::len(rows) - 1] == ["Started", "Ended"]
+    # Online, offline, online again: one stretch of offline events.
+    flags = "".join("x" if r["offline"] else "." for r in rows)
+    assert flags.strip(".") and set(flags.strip(".")) == {"x"}, flags
+    assert await db.fetchval("SELECT offline FROM ocpp.transactions WHERE transaction_id = $1", transaction_id)
+    assert await db.fetchval("SELECT count(*) FROM ocpp.anomalies") == 0
+
+
+async def test_v201_an_unanswered_transaction_event_is_sent_again_as_it_was():
+    """Against a central system of a few lines that drops the connection instead of answering the first Updated."""
+    frames: asyncio.Queue[tuple[int, list[Any]]] = asyncio.Queue()
+    connections = 0
+    now = "2026-01-01T00:00:00Z"
+    answers = {"BootNotification": {"currentTime": now, "interval": 300, "status": "Accepted"},
+               "Heartbeat": {"currentTime": now}, "Authorize": {"idTokenInfo": {"status": "Accepted"}}}
+
+    async def central_system(websocket: Any) -> None:
+        nonlocal connections
+        connections += 1
+        connection = connections
+        async for text in websocket:
+            message = json.loads(text)
+            await frames.put((connection, message))
+            _, unique_id, action, payload = message
+            if connection == 1 and action == "TransactionEvent" and payload["eventType"] == "Updated":
+                await websocket.close()
+                return
+            await websocket.send(json.dumps([3, unique_id, answers.get(action, {})]))
+
+    async with websockets.serve(central_system, "127.0.0.1", 0, subprotocols=[Subprotocol("ocpp2.0.1")]) as server:
+        port = server.sockets[0].getsockname()[1]
+        run_options = Options(url=f"ws://127.0.0.1:{port}/ocpp", protocol="2.0.1", speed=600, meter_interval=1,
+                              seed=7, response_timeout=10)
+        async with running(run_options) as run, asyncio.timeout(20):
+            while True:
+                connection, message = await frames.get()
+                if message[2] == "TransactionEvent" and message[3]["eventType"] == "Updated":
+                    lost = message
+                    break
+            while True:   # the first TransactionEvent of the next connection
+                connection, message = await frames.get()
+                if message[2] == "TransactionEvent":
+                    break
+            assert connection == 2
+            assert message == lost   # same uniqueId, same payload: same seqNo, timestamp, readings
+            summary = await run.stop()
+    assert summary.ok, summary.format()
+    assert summary.stats.reconnects == 1
+
+
+async def test_v201_other_commands(db, events, options, accepting_v201):
+    async def answered(sql: str, *args: Any) -> str:
+        return (await events.command(await db.fetchval(sql, *args)))["status"]
+
+    async with running(options(protocol="2.0.1", profile="idle")) as run:
+        await events.wait(event="boot", charge_point_id="SIM-0001", status="Accepted")
+        change = await db.fetchval("SELECT ocpp.change_availability('SIM-0001', NULL, 'Inoperative', evse_id => 2)")
+        answer, _ = await wait_all(events, completed(change), {"event": "status", "charge_point_id": "SIM-0001",
+                                                               "evse_id": 2, "status": "Unavailable"})
+        assert answer["status"] == "accepted"
+        assert await answered("SELECT ocpp.trigger_message('SIM-0001', 'StatusNotification', 1, evse_id => 1)") \
+            == "accepted"
+        assert await answered("SELECT ocpp.trigger_message('SIM-0001', 'MeterValues', evse_id => 1)") == "accepted"
+        assert await answered("SELECT ocpp.trigger_message('SIM-0001', 'Heartbeat')") == "accepted"
+        assert await answered("SELECT ocpp.trigger_message('SIM-0001', 'BootNotification')") == "rejected"  # F06.FR.17
+        assert await answered("SELECT ocpp.trigger_message('SIM-0001', 'TransactionEvent')") == "rejected"  # none
+        assert await answered("SELECT ocpp.unlock_connector('SIM-0001', 1, evse_id => 1)") == "accepted"
+        assert await answered("SELECT ocpp.unlock_connector('SIM-0001', 1, evse_id => 3)") == "rejected"
+        assert await answered("SELECT ocpp.clear_cache('SIM-0001')") == "accepted"
+        assert await answered("SELECT ocpp.data_transfer('SIM-0001', 'com.example', 'ping', 'x')") == "rejected"
+        assert await answered("SELECT ocpp.get_transaction_status('SIM-0001')") == "completed"
+        assert await answered("SELECT ocpp.get_log('SIM-0001', 'DiagnosticsLog', 41, 'https://logs.example/up')") \
+            == "failed"
+        # What the triggers asked for came after their answers.
+        await wait_for_poll(db, "SELECT count(*) FROM ocpp.meter_values WHERE charge_point_id = 'SIM-0001' "
+                                "AND context = 'Trigger'")
+        await wait_for_poll(db, "SELECT count(*) FROM ocpp.message_log WHERE charge_point_id = 'SIM-0001' "
+                                "AND action = 'Heartbeat'")
+        # On change only (2 at boot, EVSE 2 Unavailable), and once more when asked (EVSE 1).
+        await wait_for_poll(db, "SELECT count(*) = 4 FROM ocpp.message_log WHERE charge_point_id = 'SIM-0001' "
+                                "AND action = 'StatusNotification' AND message_type = 2")
+        summary = await run.stop()
+
+    assert summary.ok, summary.format()
+    assert summary.stats.commands_unsupported == {"GetLog": 1}
+    assert sum(summary.stats.commands.values()) == 12
+    responses = dict(await db.fetch("SELECT action || coalesce(':' || (payload->>'evseId'), ''), response->>'status' "
+                                    "FROM ocpp.commands WHERE action = 'UnlockConnector'"))
+    assert responses == {"UnlockConnector:1": "Unlocked", "UnlockConnector:3": "UnknownConnector"}

@@ -44,7 +44,8 @@ def reading(wh: float, minute: int, context: str) -> list[dict[str, Any]]:
     return [{"timestamp": at(minute), "sampled_value": [{"value": wh, "context": context}]}]
 
 
-def event(kind: str, seq: int, trigger: str, minute: int, wh: float, context: str, **extra: Any) -> call.TransactionEvent:
+def event(kind: str, seq: int, trigger: str, minute: int, wh: float, context: str,
+          **extra: Any) -> call.TransactionEvent:
     return call.TransactionEvent(event_type=kind, seq_no=seq, timestamp=at(minute), trigger_reason=trigger,
                                  transaction_info={"transaction_id": "PRICED-1", **extra.pop("info", {})},
                                  meter_value=reading(wh, minute, context), **extra)
