@@ -2,7 +2,8 @@ CREATE OR REPLACE FUNCTION ocpp.add_charge_point(
     id text,
     registration_status text DEFAULT 'Accepted',
     description text DEFAULT NULL,
-    ping_interval integer DEFAULT NULL)
+    ping_interval integer DEFAULT NULL,
+    site text DEFAULT NULL)
 RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -24,6 +25,9 @@ BEGIN
            description = coalesce(excluded.description, cp.description),
            ping_interval = coalesce(excluded.ping_interval, cp.ping_interval),
            updated_at = now();
+    IF site IS NOT NULL THEN
+        PERFORM ocpp.set_site(add_charge_point.id, site);
+    END IF;
     -- A 2.0.1 station we answered Pending believes it is Pending until it
     -- boots again (B02): ask it to boot now rather than at its retry interval,
     -- so the commands that wait for its acceptance go out.
@@ -38,10 +42,10 @@ BEGIN
     END IF;
 END
 $$;
-COMMENT ON FUNCTION ocpp.add_charge_point(text, text, text, integer) IS
-    'Registers a charge point (Accepted unless registration_status says Pending or Rejected), or updates one. Accepting a 2.0.1 station that was answered Pending queues TriggerMessage(BootNotification), so it learns at once. ping_interval: seconds between WebSocket pings for this charger, 0 for none (NULL: the ping_interval setting).';
-REVOKE ALL ON FUNCTION ocpp.add_charge_point(text, text, text, integer) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION ocpp.add_charge_point(text, text, text, integer) TO pgcsms_operator;
+COMMENT ON FUNCTION ocpp.add_charge_point(text, text, text, integer, text) IS
+    'Registers a charge point (Accepted unless registration_status says Pending or Rejected), or updates one. Accepting a 2.0.1 station that was answered Pending queues TriggerMessage(BootNotification), so it learns at once. ping_interval: seconds between WebSocket pings for this charger, 0 for none (NULL: the ping_interval setting). site: the site it stands at (ocpp.add_site first; NULL leaves it as it is, ocpp.set_site(id, NULL) takes it off).';
+REVOKE ALL ON FUNCTION ocpp.add_charge_point(text, text, text, integer, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION ocpp.add_charge_point(text, text, text, integer, text) TO pgcsms_operator;
 
 CREATE OR REPLACE FUNCTION ocpp.remove_charge_point(id text)
 RETURNS boolean

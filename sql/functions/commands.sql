@@ -32,7 +32,9 @@ BEGIN
                     WHERE a.action = send.action AND a.sent_by = 'CSMS'
                       AND (version IS NULL OR a.ocpp_version = version)) THEN
         RAISE EXCEPTION '% is not an action a central system sends to an OCPP % charge point',
-                        quote_nullable(action), coalesce(version, '1.6 or 2.0.1')
+                        quote_nullable(action),
+                        coalesce(version, (SELECT string_agg(DISTINCT a.ocpp_version, ' or ' ORDER BY a.ocpp_version)
+                                             FROM pgcsms.protocol_actions AS a))
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = coalesce(
                       -- The same command under its name in the charger's version, e.g. RequestStartTransaction.

@@ -35,6 +35,12 @@ BEGIN
      WHERE cp.id = connect.charge_point_id
     RETURNING cp.connection_epoch, coalesce(cp.ping_interval, ocpp._setting('ping_interval')::integer)
       INTO epoch, ping_interval;
+    -- Connection intervals for reports.charger_availability: the charger's open
+    -- one (a socket we had not seen go) ends, replaced, and this one begins.
+    UPDATE pgcsms.connection_log AS l SET disconnected_at = now(), end_reason = 'replaced'
+     WHERE l.charge_point_id = connect.charge_point_id AND l.disconnected_at IS NULL;
+    INSERT INTO pgcsms.connection_log (charge_point_id, epoch, node_id)
+    SELECT connect.charge_point_id, epoch, connect.node_id WHERE epoch IS NOT NULL;
     -- A CALL sent on an earlier connection can never be answered now.
     PERFORM ocpp._reclaim_commands(charge_point_id, NULL, epoch);
     has_commands := EXISTS (SELECT FROM pgcsms.commands AS c
@@ -58,6 +64,9 @@ BEGIN
        SET connected = false, disconnected_at = now()
      WHERE cp.id = disconnect.charge_point_id AND cp.connection_epoch = disconnect.epoch AND cp.connected;
     IF FOUND THEN
+        UPDATE pgcsms.connection_log AS l SET disconnected_at = now(), end_reason = 'closed'
+         WHERE l.charge_point_id = disconnect.charge_point_id AND l.epoch = disconnect.epoch
+           AND l.disconnected_at IS NULL;
         PERFORM ocpp._reclaim_commands(charge_point_id, NULL, epoch + 1);
         PERFORM pg_notify('ocpp_event', jsonb_build_object(
             'event', 'disconnected', 'charge_point_id', charge_point_id)::text);
@@ -81,6 +90,8 @@ BEGIN
     UPDATE pgcsms.charge_points AS cp SET connected = false, disconnected_at = now()
      WHERE cp.node_id = node_started.node_id AND cp.connected;
     GET DIAGNOSTICS released = ROW_COUNT;
+    UPDATE pgcsms.connection_log AS l SET disconnected_at = now(), end_reason = 'node_restarted'
+     WHERE l.node_id = node_started.node_id AND l.disconnected_at IS NULL;
     PERFORM ocpp._reclaim_commands(NULL, node_id, NULL);
     RETURN released;
 END

@@ -25,7 +25,7 @@ Login = Callable[[str], Awaitable[asyncpg.Connection]]
 PROXY_FUNCTIONS = {
     "parse", "parse_many", "connect", "disconnect", "node_started", "log_rejected", "log_frame", "authenticate",
     "log_auth_failure", "next_command", "complete_command", "fail_command", "command_backlog", "setting",
-    "record_scan",
+    "record_scan", "live_status",
 }
 PROXY_CORE = {"parse", "connect", "disconnect", "node_started", "log_rejected", "log_frame", "authenticate",
               "log_auth_failure"}
@@ -124,10 +124,10 @@ async def relations(connection: asyncpg.Connection, schema: str) -> list[str]:
 
 
 async def executable(connection: asyncpg.Connection) -> dict[str, str]:
-    """Functions of ocpp and pgcsms the current user may execute: name → volatility."""
+    """Functions of ocpp, pgcsms and reports the current user may execute: name → volatility."""
     rows = await connection.fetch(
         "SELECT p.proname, p.provolatile FROM pg_proc AS p JOIN pg_namespace AS n ON n.oid = p.pronamespace "
-        "WHERE n.nspname IN ('ocpp', 'pgcsms') AND has_function_privilege(p.oid, 'EXECUTE')")
+        "WHERE n.nspname IN ('ocpp', 'pgcsms', 'reports') AND has_function_privilege(p.oid, 'EXECUTE')")
     return {r["proname"]: r["provolatile"] for r in rows}
 
 
