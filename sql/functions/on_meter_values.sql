@@ -33,6 +33,10 @@ CREATE OR REPLACE FUNCTION ocpp._store_meter_values(
     meter_value jsonb, source text, ocpp_version text DEFAULT '1.6')
 RETURNS void
 LANGUAGE plpgsql
+-- One plan for every call: with the version's defaults as parameters, each
+-- custom plan looks cheaper than the generic one, so PostgreSQL planned this
+-- INSERT again on every call (5x the cost of a MeterValues; bench/README.md).
+SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     v201 boolean := ocpp._is_v2(ocpp_version);

@@ -889,8 +889,10 @@ DECLARE
     ended boolean;
     cost jsonb;
 BEGIN
+    -- Most stations have no tariff: one index probe, not a pricing, for each of their events.
     SELECT t.stopped_at IS NOT NULL INTO ended FROM pgcsms.transactions AS t
-     WHERE t.id = _transaction_event_cost.transaction_id;
+     WHERE t.id = _transaction_event_cost.transaction_id
+       AND EXISTS (SELECT FROM pgcsms.tariffs AS f WHERE f.charge_point_id = t.charge_point_id);
     IF NOT FOUND THEN
         RETURN '{}';
     END IF;
