@@ -110,6 +110,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--address-per-process", action="store_true",
                         help="connect all of a generator process's chargers from one address"
                              " (default: each charger from its own 127.x.y.z)")
+    parser.add_argument("--security-profile", type=int, choices=(0, 1), default=0,
+                        help="storm: 1 registers every charger with a password first and each handshake"
+                             " authenticates with HTTP Basic (OCPP security profile 1)")
     parser.add_argument("--offer-compression", action="store_true",
                         help="simulated chargers offer permessage-deflate (RFC 7692); pgcsms accepts it"
                              " unless --serve-arg=--no-compression")
@@ -139,6 +142,7 @@ async def _run(args: argparse.Namespace, command: str) -> tuple[dict[str, Any], 
         limit_concurrency=args.limit_concurrency or args.pool_size or 10,
         limit_batch=args.limit_batch, heartbeat_interval=args.heartbeat_interval,
         connect_concurrency=args.connect_concurrency, quiet_wait=args.quiet_wait,
+        security_profile=args.security_profile,
     )
     started = datetime.now(UTC)
     serve_args = list(args.serve_arg)

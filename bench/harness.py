@@ -464,7 +464,7 @@ class Run:
 
     # -- load generators --------------------------------------------------
     async def start_loadgen(self, url: str, chargers: int, procs: int | None,
-                            prefix: str) -> WorkerPool:
+                            prefix: str, password_prefix: str | None = None) -> WorkerPool:
         """Start the generator processes, ``chargers`` split evenly among them.
 
         Each charger connects from its own loopback address unless the run says
@@ -481,6 +481,7 @@ class Run:
                 "--first", str(first), "--count", str(size),
                 "--source-ip", self.source_ip or f"127.0.0.{2 + index}", "--seed", str(index),
                 *(["--offer-compression"] if self.offer_compression else []),
+                *(["--password-prefix", password_prefix] if password_prefix else []),
             ])
             first += size
         pool = WorkerPool("loadgen")
@@ -490,9 +491,9 @@ class Run:
 
     @contextlib.asynccontextmanager
     async def loadgen(self, url: str, chargers: int, procs: int | None,
-                      prefix: str) -> AsyncIterator[WorkerPool]:
+                      prefix: str, password_prefix: str | None = None) -> AsyncIterator[WorkerPool]:
         """:meth:`start_loadgen` as a context: the processes are closed on the way out."""
-        pool = await self.start_loadgen(url, chargers, procs, prefix)
+        pool = await self.start_loadgen(url, chargers, procs, prefix, password_prefix)
         try:
             yield pool
         finally:

@@ -212,6 +212,7 @@ class Charger(asyncio.Protocol):
             "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: ocpp1.6\r\n"
             + ("Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n"
                if gen.offer_compression else "")
+            + (f"Authorization: Basic {self._basic()}\r\n" if gen.password_prefix else "")
             + "\r\n"
         )
         self.transport.write(request.encode())
@@ -331,6 +332,11 @@ class Charger(asyncio.Protocol):
                 if self.transport is not None:
                     self.transport.close()
                 return
+
+    def _basic(self) -> str:
+        """HTTP Basic credentials: the identity and the password the bench registered for it."""
+        password = f"{self.gen.password_prefix}{self.cp_id}"
+        return base64.b64encode(f"{self.cp_id}:{password}".encode()).decode()
 
     def _inflate(self, payload: bytes) -> bytes:
         if not self.compressed or self.inflater is None:
@@ -551,6 +557,7 @@ class Generator:
         source_ips: list[str | None],
         follow_triggers: bool = True,
         offer_compression: bool = False,
+        password_prefix: str | None = None,
     ) -> None:
         parsed = urllib.parse.urlsplit(url)
         if parsed.scheme != "ws" or not parsed.hostname:
@@ -561,6 +568,7 @@ class Generator:
         self.path = parsed.path if parsed.path.endswith("/") else parsed.path + "/"
         self.base_epoch = time.time()
         self.offer_compression = offer_compression
+        self.password_prefix = password_prefix
         self.deflate_negotiated = 0
         self.chargers = [
             Charger(self, cp_id, ip) for cp_id, ip in zip(ids, source_ips, strict=True)
@@ -869,6 +877,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--offer-compression", action="store_true",
                         help="offer permessage-deflate in the handshake")
+    parser.add_argument("--password-prefix",
+                        help="HTTP Basic auth: each charger's password is this prefix and its identity")
     parser.add_argument("--no-follow-triggers", action="store_true",
                         help="do not send the Heartbeat a TriggerMessage asks for")
     args = parser.parse_args(argv)
@@ -889,7 +899,8 @@ def main(argv: list[str] | None = None) -> int:
             ips = [charger_address(n) for n in numbers]
         else:
             ips = [None if args.source_ip == "any" else args.source_ip] * args.count
-        gen = Generator(args.url, ids, ips, not args.no_follow_triggers, args.offer_compression)
+        gen = Generator(args.url, ids, ips, not args.no_follow_triggers, args.offer_compression,
+                        args.password_prefix)
         await serve_json_commands(lambda cmd: _dispatch(gen, cmd), gen.close)
 
     asyncio.run(run())

@@ -58,6 +58,8 @@ class Settings:
     heartbeat_interval: float = 60.0
     connect_concurrency: int = 200
     quiet_wait: float = 10.0
+    # storm: 1 registers every charger with a password first (HTTP Basic at each handshake).
+    security_profile: int = 0
 
 
 async def _guard(name: str, body: Awaitable[dict[str, Any]],
@@ -322,9 +324,19 @@ async def idle(run: Run, settings: Settings) -> dict[str, Any]:
 # -- storm -----------------------------------------------------------------
 async def _storm_target(run: Run, settings: Settings, name: str) -> dict[str, Any]:
     server, db = await run.start_target(name)
+    prefix = f"bench-storm-{name}-"
+    password_prefix = None
+    if settings.security_profile == 1:
+        # The peers check no password; pgcsms checks every one (ocpp.authenticate).
+        password_prefix = "bench-key-0123456789-"
+        if db is not None and db.monitor is not None:
+            await db.monitor.execute(
+                "SELECT ocpp.add_charge_point(id), ocpp.set_password(id, $2 || id) "
+                "FROM (SELECT $1 || lpad(n::text, 6, '0') AS id FROM generate_series(0, $3 - 1) AS n) AS c",
+                prefix, password_prefix, settings.chargers)
     try:
-        async with run.loadgen(server.url, settings.chargers, settings.procs,
-                               f"bench-storm-{name}-") as pool:
+        async with run.loadgen(server.url, settings.chargers, settings.procs, prefix,
+                               password_prefix) as pool:
             start = time.time() + 1.0
             timeout = settings.duration
             samplers = run.samplers(server, db)
@@ -361,6 +373,7 @@ async def _storm_target(run: Run, settings: Settings, name: str) -> dict[str, An
         "loadgen_cpu_s": round(sum(a["loadgen_cpu_s"] for a in answers), 3),
         "timeout_s": timeout,
         "db_connections_after": activity,
+        "security_profile": settings.security_profile,
     }
     print(f"[bench]   {name}: {accepted}/{settings.chargers} accepted,"
           f" last at {result['seconds_to_last_accepted']} s,"
