@@ -133,6 +133,16 @@ class PgNode:
         os.kill(pid, signal.SIGKILL)
         return pid
 
+    def start_after_crash(self, timeout: float = 15) -> None:
+        """Start again after kill_postmaster, once its orphaned backends have noticed and exited
+        (they hold its shared memory; no event says when: look, bounded)."""
+        deadline = time.monotonic() + timeout
+        while any(Path(f"/proc/{pid}").exists() for pid in self.orphans):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"backends of the killed postmaster still alive after {timeout} s")
+            time.sleep(0.05)
+        self.start()
+
     def promote(self) -> None:
         self.run("pg_ctl", "promote", "-w", "-t", "30", "-D", str(self.data_dir))
 

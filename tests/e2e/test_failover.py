@@ -218,6 +218,62 @@ async def test_primary_killed_standby_promoted_nothing_lost_nothing_twice(pair, 
     assert ledgers[0].commands and ledgers[0].commands[-1][0] == "TriggerMessage", story
 
 
+@pytest.mark.timeout(120)
+async def test_primary_crashed_and_restarted_nothing_lost_nothing_twice(pair, workdir, serve_process):
+    """PostgreSQL killed -9 and started again (crash recovery) under load: serve, naming only it, recovers."""
+    primary, _standby = pair
+    identities = [f"RS-{n}" for n in range(1, CHARGERS + 1)]
+    setup = await asyncpg.connect(primary.dsn())
+    try:
+        await _register(setup, identities)
+    finally:
+        await setup.close()
+    serve = ServeProcess(primary.dsn(), workdir / "serve.log", node_id="restart-node", extra=("--pool-size", "4"))
+    serve_process.append(serve)
+    port = await serve.start()
+    progress = Progress(target=CHARGERS * SESSIONS * (METERS_PER_SESSION + 2) // 3, chargers=CHARGERS)
+    chargers = _chargers(port, progress, "RS-")
+    runs = [asyncio.create_task(charger.run()) for charger in chargers]
+    started = time.monotonic()
+    step = "a third of the load acknowledged"
+    try:
+        await asyncio.wait_for(progress.reached.wait(), LOAD_LIMIT)
+        acked_before = progress.acked
+        primary.kill_postmaster()
+        progress.fault_at = time.monotonic()
+        step = "every charger saw a failure after the kill"
+        await asyncio.wait_for(progress.trouble.wait(), 10)
+        primary.start_after_crash()  # crash recovery replays the WAL: what was committed is there
+        restarted_at = time.monotonic()
+        step = "every charger acknowledged its whole plan after the restart"
+        await _all_planned(chargers, LOAD_LIMIT - (time.monotonic() - started))
+        finished_at = time.monotonic()
+    except TimeoutError:
+        await _fail(f"timed out waiting until: {step}", chargers, runs, f"--- serve\n{serve.tail()}",
+                    f"--- primary\n{primary.log_tail(15)}")
+    finally:
+        for charger in chargers:
+            charger.finished.set()
+    ledgers = await asyncio.wait_for(asyncio.gather(*runs), 15)
+    checker = await asyncpg.connect(primary.dsn())
+    try:
+        verdict = await verify(checker, ledgers)
+        replays = await _journal_replays(checker, identities)
+    finally:
+        await checker.close()
+    story = _story(ledgers, verdict, f"--- serve\n{serve.tail()}", f"--- primary\n{primary.log_tail(15)}")
+    first_ack = progress.first_ack_after(restarted_at)
+    assert progress.fault_at is not None
+    print(f"\nrestart: killed after {acked_before} CALLRESULTs; started again "
+          f"{restarted_at - progress.fault_at:.2f} s after; first CALLRESULT "
+          f"{None if first_ack is None else round(first_ack - restarted_at, 3)} s after; load done "
+          f"{finished_at - started:.1f} s after start; resends {sum(ledger.resends for ledger in ledgers)}; "
+          f"answered from the journal {replays}")
+    assert serve.running and serve.starts == 1, f"serve was not the same process throughout\n{story}"
+    assert all(ledger.failures_after_fault for ledger in ledgers), story
+    _assert_exactly_once(verdict, ledgers, story)
+
+
 @pytest.mark.timeout(90)
 async def test_serve_killed_under_load_nothing_lost_nothing_twice(dsn, db, workdir, serve_process):
     identities = [f"CRASH-{n}" for n in range(1, CHARGERS + 1)]
