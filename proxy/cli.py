@@ -26,6 +26,7 @@ from .config import Config, ConfigError
 from .embedded import EmbeddedPostgres, EmbeddedPostgresError
 from .health import start_health_server
 from .migrate import MigrationError, migrate
+from .simulator import PROTOCOLS as SIMULATED_PROTOCOLS
 from .systemd import Notifier
 from .tls import server_context
 
@@ -90,7 +91,7 @@ def _parser() -> argparse.ArgumentParser:
     _common_options(sim, configured=False)
     sim.add_argument("--url", required=True, help="central system, e.g. ws://127.0.0.1:9000/ocpp (+ /ID)")
     sim.add_argument("--count", type=int, default=1, help="chargers, named PREFIX0001... (default 1)")
-    sim.add_argument("--protocol", choices=["1.6", "2.0.1"], default="1.6",
+    sim.add_argument("--protocol", choices=sorted(SIMULATED_PROTOCOLS), default="1.6",
                      help="OCPP version the simulated chargers speak (default 1.6)")
     sim.add_argument("--profile", choices=["session", "idle", "meter-heavy"], default="session")
     sim.add_argument("--id-tag", action="append", help="a card drivers present, repeatable; with {n} (or {uid}), one "

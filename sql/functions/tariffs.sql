@@ -597,29 +597,11 @@ BEGIN
        AND jsonb_typeof(e.payload#>'{idToken,additionalInfo}') = 'array'
      ORDER BY e.seq_no LIMIT 1;
 
-    -- Energy used: the rises of the register readings, counted as
-    -- ocpp._v201_transaction_energy counts them (energy_wh), unrounded.
-    WITH readings AS (
-        SELECT v.sampled_at, v.id, v.normalized_value::numeric AS wh,
-               v.normalized_value::numeric - lag(v.normalized_value::numeric) OVER w AS rise,
-               extract(epoch FROM v.sampled_at - lag(v.sampled_at) OVER w) AS seconds
-          FROM pgcsms.meter_values AS v
-         WHERE v.transaction_id = tx.id AND v.charge_point_id = tx.charge_point_id AND v.transaction_known
-           AND v.measurand = 'Energy.Active.Import.Register' AND v.phase IS NULL AND v.location = 'Outlet'
-           AND v.normalized_value IS NOT NULL
-        WINDOW w AS (ORDER BY v.sampled_at, v.id)),
-    limit_kw AS MATERIALIZED (
-        SELECT CASE WHEN value ~ '^\d{1,9}(\.\d{1,6})?$' THEN value::numeric ELSE 1000 END AS kw
-          FROM (SELECT ocpp._setting('energy_step_max_kw') AS value) AS s),
-    counted AS (
-        SELECT r.sampled_at, r.id,
-               sum(CASE WHEN r.rise > 0 AND r.rise <= l.kw * r.seconds / 3.6 THEN r.rise ELSE 0 END)
-                   OVER (ORDER BY r.sampled_at, r.id) AS used
-          FROM readings AS r CROSS JOIN limit_kw AS l)
-    SELECT array_agg(greatest(t0, least(t1, c.sampled_at)) ORDER BY c.sampled_at, c.id),
-           array_agg(c.used ORDER BY c.sampled_at, c.id)
+    -- Energy used, reading by reading: the rule of energy_wh (ocpp._energy_register), unrounded.
+    SELECT array_agg(greatest(t0, least(t1, c.sampled_at)) ORDER BY c.sampled_at, c.reading_id),
+           array_agg(c.used ORDER BY c.sampled_at, c.reading_id)
       INTO e_at, e_wh
-      FROM counted AS c;
+      FROM ocpp._energy_register(tx.charge_point_id, tx.id) AS c;
 
     SELECT array_agg(greatest(t0, least(t1, e.charger_at)) ORDER BY e.charger_at, e.seq_no),
            array_agg(e.charging_state = 'Charging' ORDER BY e.charger_at, e.seq_no)

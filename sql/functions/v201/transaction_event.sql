@@ -260,36 +260,50 @@ $$;
 COMMENT ON FUNCTION ocpp._v201_derive_transaction(pgcsms.transactions, boolean) IS
     'Derives a 2.0.1 transaction''s row from all of its events in seqNo order, then event_no (start and its trigger, end, stoppedReason, tokens, EVSE, chargingState, remoteStartId, reservation) and, when count_energy (new readings, or the end), its energy (ocpp._v201_transaction_energy); returns the row.';
 
--- Energy of a 2.0.1 transaction, from its Energy.Active.Import.Register
--- readings at the outlet, all phases together, in time order: the sum of the
--- rises between consecutive readings. A rise that would mean more power than
--- energy_step_max_kw is no energy the EV took: a register read as 0 (at
--- Transaction.Begin, by a station just back from an offline period) and then
--- the lifetime register; a fall (a meter replaced or reset) counts nothing.
+-- The energy a 2.x session took, reading by reading, from its
+-- Energy.Active.Import.Register readings at the outlet, all phases together,
+-- in time order: the sum of the rises between consecutive readings. A rise
+-- that would mean more power than energy_step_max_kw is no energy the EV took
+-- (a register read as 0 at Transaction.Begin, by a station just back from an
+-- offline period, and then the lifetime register); a fall (a meter replaced
+-- or reset) counts nothing. The one home of that rule: the session's
+-- energy_wh (ocpp._v201_transaction_energy) and its cost
+-- (sql/functions/tariffs.sql) both read it.
+CREATE OR REPLACE FUNCTION ocpp._energy_register(charge_point_id text, transaction_id bigint)
+RETURNS TABLE (sampled_at timestamptz, reading_id bigint, wh numeric, used numeric)
+LANGUAGE sql STABLE
+AS $$
+    WITH readings AS (
+        SELECT v.sampled_at, v.id, v.normalized_value::numeric AS wh,
+               v.normalized_value::numeric - lag(v.normalized_value::numeric) OVER w AS rise,
+               extract(epoch FROM v.sampled_at - lag(v.sampled_at) OVER w) AS seconds
+          FROM pgcsms.meter_values AS v
+         WHERE v.transaction_id = _energy_register.transaction_id
+           AND v.charge_point_id = _energy_register.charge_point_id AND v.transaction_known
+           AND v.measurand = 'Energy.Active.Import.Register' AND v.phase IS NULL AND v.location = 'Outlet'
+           AND v.normalized_value IS NOT NULL
+        WINDOW w AS (ORDER BY v.sampled_at, v.id)),
+    -- Once, not for every reading.
+    limit_kw AS MATERIALIZED (
+        SELECT CASE WHEN value ~ '^\d{1,9}(\.\d{1,6})?$' THEN value::numeric ELSE 1000 END AS kw
+          FROM (SELECT ocpp._setting('energy_step_max_kw') AS value) AS s)
+    -- kW * s / 3.6 = Wh
+    SELECT r.sampled_at, r.id, r.wh,
+           sum(CASE WHEN r.rise > 0 AND r.rise <= l.kw * r.seconds / 3.6 THEN r.rise ELSE 0 END)
+               OVER (ORDER BY r.sampled_at, r.id)
+      FROM readings AS r CROSS JOIN limit_kw AS l
+$$;
+COMMENT ON FUNCTION ocpp._energy_register(text, bigint) IS
+    'The Energy.Active.Import.Register readings of a transaction (outlet, all phases) in time order, each with wh (the reading) and used (the energy taken up to it: the sum of the rises, leaving out a fall and a rise that means more average power than the energy_step_max_kw setting, 1000 kW: a register of 0 then the lifetime register). Used by energy_wh and by the cost.';
+
 CREATE OR REPLACE FUNCTION ocpp._v201_transaction_energy(
     charge_point_id text, transaction_id bigint, OUT meter_start bigint, OUT meter_stop bigint, OUT energy_wh bigint)
 LANGUAGE sql STABLE
 AS $$
-    WITH readings AS (
-        SELECT v.normalized_value - lag(v.normalized_value) OVER w AS rise,
-               extract(epoch FROM v.sampled_at - lag(v.sampled_at) OVER w) AS seconds,
-               first_value(v.normalized_value) OVER whole AS first_wh,
-               last_value(v.normalized_value) OVER whole AS last_wh
-          FROM pgcsms.meter_values AS v
-         WHERE v.transaction_id = _v201_transaction_energy.transaction_id
-           AND v.charge_point_id = _v201_transaction_energy.charge_point_id AND v.transaction_known
-           AND v.measurand = 'Energy.Active.Import.Register' AND v.phase IS NULL AND v.location = 'Outlet'
-           AND v.normalized_value IS NOT NULL
-        WINDOW w AS (ORDER BY v.sampled_at, v.id),
-               whole AS (w ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)),
-    -- Once, not for every reading.
-    limit_kw AS MATERIALIZED (
-        SELECT CASE WHEN value ~ '^\d{1,9}(\.\d{1,6})?$' THEN value::double precision ELSE 1000 END AS kw
-          FROM (SELECT ocpp._setting('energy_step_max_kw') AS value) AS s)
-    -- kW * s / 3.6 = Wh
-    SELECT round(max(r.first_wh))::bigint, round(max(r.last_wh))::bigint,
-           round(coalesce(sum(r.rise) FILTER (WHERE r.rise > 0 AND r.rise <= l.kw * r.seconds / 3.6), 0))::bigint
-      FROM readings AS r CROSS JOIN limit_kw AS l
+    SELECT round((array_agg(e.wh ORDER BY e.sampled_at, e.reading_id))[1])::bigint,
+           round((array_agg(e.wh ORDER BY e.sampled_at DESC, e.reading_id DESC))[1])::bigint,
+           round(max(e.used))::bigint
+      FROM ocpp._energy_register(charge_point_id, transaction_id) AS e
      HAVING count(*) > 0
 $$;
 COMMENT ON FUNCTION ocpp._v201_transaction_energy(text, bigint) IS
