@@ -122,14 +122,15 @@ AS $$
 DECLARE
     registration text;
 BEGIN
-    registration := ocpp._registration(charge_point_id);
+    -- One lookup: a 2.x station acts on what its last BootNotification answer
+    -- told it (ocpp._registration_for); an unknown one is registered per policy.
+    SELECT ocpp._registration_for(_dispatch.ocpp_version, cp.registration_status, cp.boot_status, sending => false)
+      INTO registration FROM pgcsms.charge_points AS cp WHERE cp.id = _dispatch.charge_point_id;
+    IF NOT FOUND THEN
+        registration := ocpp._registration(charge_point_id);
+    END IF;
     IF registration IS NULL THEN
         RAISE EXCEPTION 'unknown charge point' USING ERRCODE = 'OC005';
-    END IF;
-    IF ocpp_version <> '1.6' THEN
-        -- A 2.x station acts on what its last BootNotification answer told it.
-        SELECT ocpp._registration_for(_dispatch.ocpp_version, cp.registration_status, cp.boot_status, sending => false)
-          INTO registration FROM pgcsms.charge_points AS cp WHERE cp.id = _dispatch.charge_point_id;
     END IF;
     -- A Rejected charger may only boot again (OCPP 1.6 §4.2.1).
     IF registration = 'Rejected' AND action <> 'BootNotification' THEN
