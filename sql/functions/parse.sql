@@ -17,6 +17,10 @@ CREATE OR REPLACE FUNCTION ocpp.parse(
     OUT error_description text)
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+-- Every statement of every handler planned once per connection: PostgreSQL
+-- would plan those with array or jsonb parameters again on every call,
+-- judging each custom plan cheaper than the generic one (bench/README.md).
+SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     failed_state text;
@@ -144,10 +148,7 @@ BEGIN
         RAISE EXCEPTION 'charging station is Pending: only BootNotification, NotifyReport and triggered messages'
             USING ERRCODE = 'OC005';
     END IF;
-    -- last_seen_at at most every 5 s: a charger's every message must not rewrite its row.
-    UPDATE pgcsms.charge_points AS cp SET last_seen_at = now()
-     WHERE cp.id = _dispatch.charge_point_id
-       AND (cp.last_seen_at IS NULL OR cp.last_seen_at < now() - interval '5 seconds');
+    PERFORM ocpp._seen(ARRAY[charge_point_id]);
 
     IF ocpp_version = '2.0.1' THEN
         RETURN ocpp._dispatch_v201(charge_point_id, unique_id, action, payload, ocpp_version);
@@ -204,6 +205,33 @@ $$;
 COMMENT ON FUNCTION ocpp._triggered(text, text) IS
     'Whether the charger accepted a TriggerMessage for this action in the last 5 minutes (a Pending 2.0.1 station may send what was triggered).';
 
+-- Answers that must be fresh, and whose effect repeats harmlessly, are never
+-- replayed: a charger that reboots and counts its uniqueIds from 1 again must
+-- get today's currentTime and authorization, not a stale one.
+CREATE OR REPLACE FUNCTION ocpp._answered_afresh(action text)
+RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+    SELECT action IN ('BootNotification', 'Heartbeat', 'Authorize')
+$$;
+COMMENT ON FUNCTION ocpp._answered_afresh(text) IS
+    'Whether a CALL of this action is always handled afresh, never answered from the journal as a resend (BootNotification, Heartbeat, Authorize).';
+
+-- Chargers heard from: last_seen_at at most every 5 s, so a charger's every
+-- message does not rewrite its row.
+CREATE OR REPLACE FUNCTION ocpp._seen(charge_point_ids text[])
+RETURNS void
+LANGUAGE plpgsql  -- its plan cached, as a SQL function's is not
+AS $$
+BEGIN
+    UPDATE pgcsms.charge_points AS cp SET last_seen_at = now()
+     WHERE cp.id = ANY (charge_point_ids)
+       AND (cp.last_seen_at IS NULL OR cp.last_seen_at < now() - interval '5 seconds');
+END
+$$;
+COMMENT ON FUNCTION ocpp._seen(text[]) IS
+    'Marks chargers as heard from now (charge_points.last_seen_at), rewriting a row at most every 5 seconds.';
+
 CREATE OR REPLACE FUNCTION ocpp._replayed_answer(
     charge_point_id text, unique_id text, action text, payload jsonb,
     OUT committed boolean, OUT result jsonb, OUT answered_at timestamptz)
@@ -213,10 +241,7 @@ DECLARE
     window_seconds integer := coalesce(ocpp._setting('resend_window')::integer, 0);
 BEGIN
     committed := false;
-    -- Answers that must be fresh, and whose effect repeats harmlessly, are
-    -- never replayed: a charger that reboots and counts its uniqueIds from 1
-    -- again must get today's currentTime and authorization, not a stale one.
-    IF window_seconds = 0 OR action IN ('BootNotification', 'Heartbeat', 'Authorize') THEN
+    IF window_seconds = 0 OR ocpp._answered_afresh(action) THEN
         RETURN;
     END IF;
     -- Two copies of one CALL racing (a reconnect while the first is still

@@ -28,31 +28,49 @@ COMMENT ON FUNCTION ocpp._iso(timestamptz) IS 'A timestamp as the charger expect
 
 -- A charger clock is flagged when it reports a time in the future beyond the
 -- tolerance, or before 2010 (an unset clock says 1970). Past times are normal:
--- chargers queue messages while offline. Only changes touch the row.
-CREATE OR REPLACE FUNCTION ocpp._check_clock(charge_point_id text, unique_id text, charger_at timestamptz)
+-- chargers queue messages while offline. Only changes touch the row. For any
+-- number of reports at once (each charger at most once): the group commit's
+-- batch, or one (ocpp._check_clock).
+CREATE OR REPLACE FUNCTION ocpp._check_clocks(charge_point_ids text[], unique_ids text[], charger_ats timestamptz[])
 RETURNS void
 LANGUAGE plpgsql
 AS $$
 DECLARE
-    skew interval := charger_at - now();
-    flagged boolean;
     tolerance interval := make_interval(secs => ocpp._setting('clock_skew_tolerance')::double precision);
 BEGIN
-    IF charger_at IS NULL THEN
-        RETURN;
-    END IF;
-    flagged := skew > tolerance OR charger_at < '2010-01-01';
-    IF flagged THEN
-        UPDATE pgcsms.charge_points AS cp SET clock_skew = skew
-         WHERE cp.id = _check_clock.charge_point_id AND cp.clock_skew IS NULL;
-        IF FOUND THEN
-            INSERT INTO pgcsms.anomalies (charge_point_id, kind, unique_id, detail)
-            VALUES (_check_clock.charge_point_id, 'clock_skew', unique_id,
-                    jsonb_build_object('charger_at', charger_at, 'received_at', now(), 'skew', skew::text));
-        END IF;
-    ELSE
+    WITH reported AS (
+        SELECT r.charge_point_id, r.unique_id, r.charger_at, r.charger_at - now() AS skew,
+               r.charger_at - now() > tolerance OR r.charger_at < '2010-01-01' AS flagged, r.n
+          FROM unnest(charge_point_ids, unique_ids, charger_ats) WITH ORDINALITY
+               AS r(charge_point_id, unique_id, charger_at, n)
+         WHERE r.charger_at IS NOT NULL
+    ), newly_flagged AS (
+        UPDATE pgcsms.charge_points AS cp SET clock_skew = reported.skew
+          FROM reported
+         WHERE cp.id = reported.charge_point_id AND reported.flagged AND cp.clock_skew IS NULL
+        RETURNING cp.id
+    ), cleared AS (
         UPDATE pgcsms.charge_points AS cp SET clock_skew = NULL
-         WHERE cp.id = _check_clock.charge_point_id AND cp.clock_skew IS NOT NULL;
+          FROM reported
+         WHERE cp.id = reported.charge_point_id AND NOT reported.flagged AND cp.clock_skew IS NOT NULL
+    )
+    INSERT INTO pgcsms.anomalies (charge_point_id, kind, unique_id, detail)
+    SELECT reported.charge_point_id, 'clock_skew', reported.unique_id,
+           jsonb_build_object('charger_at', reported.charger_at, 'received_at', now(), 'skew', reported.skew::text)
+      FROM reported JOIN newly_flagged ON newly_flagged.id = reported.charge_point_id
+     ORDER BY reported.n;
+END
+$$;
+COMMENT ON FUNCTION ocpp._check_clocks(text[], text[], timestamptz[]) IS
+    'Flags (charge_points.clock_skew, an anomaly) chargers whose clock is in the future beyond clock_skew_tolerance or before 2010; clears the flag when it is right again. Element i of each array is one report; each charger at most once.';
+
+CREATE OR REPLACE FUNCTION ocpp._check_clock(charge_point_id text, unique_id text, charger_at timestamptz)
+RETURNS void
+LANGUAGE plpgsql
+AS $$
+BEGIN
+    IF charger_at IS NOT NULL THEN
+        PERFORM ocpp._check_clocks(ARRAY[charge_point_id], ARRAY[unique_id], ARRAY[charger_at]);
     END IF;
 END
 $$;

@@ -9,14 +9,12 @@ RETURNS jsonb
 LANGUAGE plpgsql
 AS $$
 BEGIN
-    PERFORM ocpp._connector_status(
-        charge_point_id, unique_id, ocpp_version, (payload->>'evseId')::integer, (payload->>'connectorId')::integer,
-        payload->>'connectorStatus', ocpp._ts(payload->>'timestamp'));
+    PERFORM ocpp._status_notifications(ARRAY[charge_point_id], ARRAY[unique_id], ARRAY[payload], ARRAY[ocpp_version]);
     RETURN '{}'::jsonb;
 END
 $$;
 COMMENT ON FUNCTION ocpp.v201_status_notification(text, text, jsonb, text) IS
-    'StatusNotification (2.0.1 and 2.1): the connectorStatus of (evseId, connectorId) in ocpp.connectors and ocpp.status_history, by the rules 1.6 follows (ocpp._connector_status: a replay older than the state held goes to the history only). Answers {}.';
+    'StatusNotification (2.0.1 and 2.1): the connectorStatus of (evseId, connectorId) in ocpp.connectors and ocpp.status_history, by the rules 1.6 follows (ocpp._status_notifications for one: a replay older than the state held goes to the history only). Answers {}.';
 
 -- Every event is kept. A station may report its connectors' states as
 -- events (component Connector, variable AvailabilityState) rather than with
