@@ -222,6 +222,9 @@ COMMENT ON FUNCTION ocpp._answered_afresh(text) IS
 CREATE OR REPLACE FUNCTION ocpp._seen(charge_point_ids text[])
 RETURNS void
 LANGUAGE plpgsql  -- its plan cached, as a SQL function's is not
+-- Chargers found by key: PostgreSQL cannot know how many the array holds and,
+-- planning for ten, would read every charger of a fleet of a few thousand.
+SET enable_seqscan = off
 AS $$
 BEGIN
     UPDATE pgcsms.charge_points AS cp SET last_seen_at = now()

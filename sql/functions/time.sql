@@ -34,6 +34,9 @@ COMMENT ON FUNCTION ocpp._iso(timestamptz) IS 'A timestamp as the charger expect
 CREATE OR REPLACE FUNCTION ocpp._check_clocks(charge_point_ids text[], unique_ids text[], charger_ats timestamptz[])
 RETURNS void
 LANGUAGE plpgsql
+-- Chargers found by key: PostgreSQL cannot know how many the arrays hold and,
+-- planning for ten, would read every charger of a fleet of a few thousand.
+SET enable_seqscan = off
 AS $$
 DECLARE
     tolerance interval := make_interval(secs => ocpp._setting('clock_skew_tolerance')::double precision);
@@ -44,20 +47,18 @@ BEGIN
           FROM unnest(charge_point_ids, unique_ids, charger_ats) WITH ORDINALITY
                AS r(charge_point_id, unique_id, charger_at, n)
          WHERE r.charger_at IS NOT NULL
-    ), newly_flagged AS (
-        UPDATE pgcsms.charge_points AS cp SET clock_skew = reported.skew
+    ), changed AS (
+        -- Flagged when newly wrong, cleared when right again; else untouched.
+        UPDATE pgcsms.charge_points AS cp SET clock_skew = CASE WHEN reported.flagged THEN reported.skew END
           FROM reported
-         WHERE cp.id = reported.charge_point_id AND reported.flagged AND cp.clock_skew IS NULL
-        RETURNING cp.id
-    ), cleared AS (
-        UPDATE pgcsms.charge_points AS cp SET clock_skew = NULL
-          FROM reported
-         WHERE cp.id = reported.charge_point_id AND NOT reported.flagged AND cp.clock_skew IS NOT NULL
+         WHERE cp.id = reported.charge_point_id
+           AND (reported.flagged AND cp.clock_skew IS NULL OR NOT reported.flagged AND cp.clock_skew IS NOT NULL)
+        RETURNING cp.id, reported.flagged
     )
     INSERT INTO pgcsms.anomalies (charge_point_id, kind, unique_id, detail)
     SELECT reported.charge_point_id, 'clock_skew', reported.unique_id,
            jsonb_build_object('charger_at', reported.charger_at, 'received_at', now(), 'skew', reported.skew::text)
-      FROM reported JOIN newly_flagged ON newly_flagged.id = reported.charge_point_id
+      FROM reported JOIN changed ON changed.id = reported.charge_point_id AND changed.flagged
      ORDER BY reported.n;
 END
 $$;

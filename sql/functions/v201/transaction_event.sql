@@ -31,6 +31,11 @@ DECLARE
     created boolean := false;
     previous pgcsms.transaction_events;
     this_event_no integer := 0;
+    seq_used boolean;
+    in_order boolean;
+    from_at timestamptz;
+    from_id bigint;
+    added numeric;
     cost jsonb;
     token_info jsonb;
     answer jsonb := '{}';
@@ -99,7 +104,8 @@ BEGIN
      WHERE e.charge_point_id = v201_transaction_event.charge_point_id AND e.remote_id = tx_ref AND e.seq_no = seq
      ORDER BY e.payload = v201_transaction_event.payload DESC, e.event_no DESC
      LIMIT 1;
-    IF FOUND THEN
+    seq_used := FOUND;
+    IF seq_used THEN
         IF previous.payload = payload THEN
             RETURN previous.response;
         END IF;
@@ -112,6 +118,31 @@ BEGIN
                                         WHERE e.charge_point_id = v201_transaction_event.charge_point_id
                                           AND e.remote_id = tx_ref AND e.seq_no = seq AND e.event_no = 0),
                                    'payload', payload));
+    END IF;
+
+    -- The common case: the next event in order, saying nothing the derivation
+    -- weighs beyond the newest state and new readings (no token, no end, no
+    -- other EVSE, no reservation, no remote start the session lacked, no
+    -- reading older than the last). Its fields, and the rises of its readings
+    -- after the session's last one (ocpp._energy_register_from), go onto the
+    -- row: what deriving it from every event and reading gives, without
+    -- reading them all (tests/sql/v201/test_transaction_event_in_order.py).
+    in_order := NOT created AND NOT seq_used AND kind = 'Updated' AND seq = tx.last_seq_no + 1
+        AND tx.stop_unique_id IS NULL AND tx.stopped_at IS NULL AND tx.evse_id IS NOT NULL
+        AND coalesce(evse = tx.evse_id, true) AND coalesce(connector = tx.connector_id, true)
+        AND NOT payload ? 'idToken' AND NOT payload ? 'reservationId'
+        AND (NOT info ? 'remoteStartId' OR tx.remote_start_id IS NOT NULL)
+        AND happened_at >= tx.started_at;
+    IF in_order AND payload ? 'meterValue' THEN
+        -- The last reading: its time by the (transaction_id, sampled_at) index, then the last of that time.
+        SELECT r.sampled_at, r.reading_id INTO from_at, from_id
+          FROM ocpp._energy_readings(charge_point_id, tx.id) AS r
+         WHERE r.sampled_at = (SELECT max(l.sampled_at) FROM ocpp._energy_readings(charge_point_id, tx.id) AS l)
+         ORDER BY r.reading_id DESC
+         LIMIT 1;
+        in_order := FOUND AND tx.energy_used_wh IS NOT NULL
+            AND coalesce(from_at <= (SELECT min(ocpp._ts(mv->>'timestamp'))
+                                       FROM jsonb_array_elements(payload->'meterValue') AS mv), false);
     END IF;
 
     INSERT INTO pgcsms.transaction_events
@@ -131,7 +162,23 @@ BEGIN
                                          tx.id, true, payload->'meterValue', 'TransactionEvent', ocpp_version);
     END IF;
 
-    tx := ocpp._v201_derive_transaction(tx, count_energy => payload ? 'meterValue' OR kind = 'Ended');
+    IF coalesce(in_order, false) THEN
+        IF payload ? 'meterValue' THEN
+            SELECT max(e.used) INTO added
+              FROM ocpp._energy_register_from(charge_point_id, tx.id, from_at, from_id) AS e;
+        END IF;
+        UPDATE pgcsms.transactions AS t
+           SET charging_state = coalesce(info->>'chargingState', t.charging_state),
+               time_spent_charging = coalesce((info->>'timeSpentCharging')::bigint, t.time_spent_charging),
+               offline = t.offline OR queued_offline,
+               last_seq_no = seq,
+               energy_used_wh = coalesce(t.energy_used_wh + added, t.energy_used_wh),
+               energy_wh = coalesce(round(t.energy_used_wh + added)::bigint, t.energy_wh)
+         WHERE t.id = tx.id
+        RETURNING t.* INTO tx;
+    ELSE
+        tx := ocpp._v201_derive_transaction(tx, count_energy => payload ? 'meterValue' OR kind = 'Ended');
+    END IF;
 
     -- What it costs, by its tariff (sql/functions/tariffs.sql): totalCost answers the Ended event (2.1:
     -- every Updated too, the running cost); kept with the event, so that a resend gets it again.
@@ -241,7 +288,8 @@ BEGIN
            last_seq_no = s.last_seq_no,
            meter_start = CASE WHEN count_energy THEN g.meter_start ELSE t.meter_start END,
            meter_stop = CASE WHEN NOT count_energy THEN t.meter_stop WHEN en.n IS NOT NULL THEN g.meter_stop END,
-           energy_wh = CASE WHEN count_energy THEN g.energy_wh ELSE t.energy_wh END
+           energy_wh = CASE WHEN count_energy THEN g.energy_wh ELSE t.energy_wh END,
+           energy_used_wh = CASE WHEN count_energy THEN g.energy_used_wh ELSE t.energy_used_wh END
       FROM story AS s
       LEFT JOIN energy AS g ON true
       LEFT JOIN events AS st ON st.n = s.start_token_n
@@ -273,38 +321,65 @@ CREATE OR REPLACE FUNCTION ocpp._energy_register(charge_point_id text, transacti
 RETURNS TABLE (sampled_at timestamptz, reading_id bigint, wh numeric, used numeric)
 LANGUAGE sql STABLE
 AS $$
+    SELECT * FROM ocpp._energy_register_from(charge_point_id, transaction_id, '-infinity', 0)
+$$;
+COMMENT ON FUNCTION ocpp._energy_register(text, bigint) IS
+    'The Energy.Active.Import.Register readings of a transaction (outlet, all phases) in time order, each with wh (the reading) and used (the energy taken up to it: the sum of the rises, leaving out a fall and a rise that means more average power than the energy_step_max_kw setting, 1000 kW: a register of 0 then the lifetime register). Used by energy_wh and by the cost.';
+
+-- The readings that count, in the order they count: time, then arrival.
+CREATE OR REPLACE FUNCTION ocpp._energy_readings(charge_point_id text, transaction_id bigint)
+RETURNS TABLE (sampled_at timestamptz, reading_id bigint, wh numeric)
+LANGUAGE sql STABLE
+AS $$
+    SELECT v.sampled_at, v.id, v.normalized_value::numeric
+      FROM pgcsms.meter_values AS v
+     WHERE v.transaction_id = _energy_readings.transaction_id
+       AND v.charge_point_id = _energy_readings.charge_point_id AND v.transaction_known
+       AND v.measurand = 'Energy.Active.Import.Register' AND v.phase IS NULL AND v.location = 'Outlet'
+       AND v.normalized_value IS NOT NULL
+$$;
+COMMENT ON FUNCTION ocpp._energy_readings(text, bigint) IS
+    'The readings a 2.x session''s energy is counted from: Energy.Active.Import.Register at the outlet, all phases together, normalised to Wh; in the order they count, (sampled_at, reading_id).';
+
+-- The rule itself, from one reading on: the energy of the readings after
+-- (from_at, from_id), each rise measured from the one before (the reading
+-- at (from_at, from_id) itself adds nothing). From the start, a whole
+-- session; from its last reading, what new readings add.
+CREATE OR REPLACE FUNCTION ocpp._energy_register_from(
+    charge_point_id text, transaction_id bigint, from_at timestamptz, from_id bigint)
+RETURNS TABLE (sampled_at timestamptz, reading_id bigint, wh numeric, used numeric)
+LANGUAGE sql STABLE
+AS $$
     WITH readings AS (
-        SELECT v.sampled_at, v.id, v.normalized_value::numeric AS wh,
-               v.normalized_value::numeric - lag(v.normalized_value::numeric) OVER w AS rise,
-               extract(epoch FROM v.sampled_at - lag(v.sampled_at) OVER w) AS seconds
-          FROM pgcsms.meter_values AS v
-         WHERE v.transaction_id = _energy_register.transaction_id
-           AND v.charge_point_id = _energy_register.charge_point_id AND v.transaction_known
-           AND v.measurand = 'Energy.Active.Import.Register' AND v.phase IS NULL AND v.location = 'Outlet'
-           AND v.normalized_value IS NOT NULL
-        WINDOW w AS (ORDER BY v.sampled_at, v.id)),
+        SELECT r.sampled_at, r.reading_id, r.wh,
+               r.wh - lag(r.wh) OVER w AS rise,
+               extract(epoch FROM r.sampled_at - lag(r.sampled_at) OVER w) AS seconds
+          FROM ocpp._energy_readings(charge_point_id, transaction_id) AS r
+         WHERE r.sampled_at >= from_at AND (r.sampled_at, r.reading_id) >= (from_at, from_id)
+        WINDOW w AS (ORDER BY r.sampled_at, r.reading_id)),
     -- Once, not for every reading.
     limit_kw AS MATERIALIZED (
         SELECT CASE WHEN value ~ '^\d{1,9}(\.\d{1,6})?$' THEN value::numeric ELSE 1000 END AS kw
           FROM (SELECT ocpp._setting('energy_step_max_kw') AS value) AS s)
     -- kW * s / 3.6 = Wh
-    SELECT r.sampled_at, r.id, r.wh,
+    SELECT r.sampled_at, r.reading_id, r.wh,
            sum(CASE WHEN r.rise > 0 AND r.rise <= l.kw * r.seconds / 3.6 THEN r.rise ELSE 0 END)
-               OVER (ORDER BY r.sampled_at, r.id)
+               OVER (ORDER BY r.sampled_at, r.reading_id)
       FROM readings AS r CROSS JOIN limit_kw AS l
 $$;
-COMMENT ON FUNCTION ocpp._energy_register(text, bigint) IS
-    'The Energy.Active.Import.Register readings of a transaction (outlet, all phases) in time order, each with wh (the reading) and used (the energy taken up to it: the sum of the rises, leaving out a fall and a rise that means more average power than the energy_step_max_kw setting, 1000 kW: a register of 0 then the lifetime register). Used by energy_wh and by the cost.';
+COMMENT ON FUNCTION ocpp._energy_register_from(text, bigint, timestamptz, bigint) IS
+    'ocpp._energy_register from the reading (from_at, from_id) on: used counts the rises after it. The one home of the energy rule: a rise that means more average power than energy_step_max_kw, or a fall, counts nothing.';
 
 CREATE OR REPLACE FUNCTION ocpp._v201_transaction_energy(
-    charge_point_id text, transaction_id bigint, OUT meter_start bigint, OUT meter_stop bigint, OUT energy_wh bigint)
+    charge_point_id text, transaction_id bigint, OUT meter_start bigint, OUT meter_stop bigint, OUT energy_wh bigint,
+    OUT energy_used_wh numeric)
 LANGUAGE sql STABLE
 AS $$
     SELECT round((array_agg(e.wh ORDER BY e.sampled_at, e.reading_id))[1])::bigint,
            round((array_agg(e.wh ORDER BY e.sampled_at DESC, e.reading_id DESC))[1])::bigint,
-           round(max(e.used))::bigint
+           round(max(e.used))::bigint, max(e.used)
       FROM ocpp._energy_register(charge_point_id, transaction_id) AS e
      HAVING count(*) > 0
 $$;
 COMMENT ON FUNCTION ocpp._v201_transaction_energy(text, bigint) IS
-    'Energy (Wh) of a 2.0.1 transaction from its Energy.Active.Import.Register readings (outlet, all phases): first and last reading, and the sum of the rises between consecutive ones, leaving out a rise that means more average power than the energy_step_max_kw setting (1000 kW: a register of 0 then the lifetime register) and counting a fall as nothing. No row without readings.';
+    'Energy (Wh) of a 2.0.1 transaction from its Energy.Active.Import.Register readings (outlet, all phases): first and last reading, and the sum of the rises (energy_wh rounded, energy_used_wh exact) between consecutive ones, leaving out a rise that means more average power than the energy_step_max_kw setting (1000 kW: a register of 0 then the lifetime register) and counting a fall as nothing. No row without readings.';
