@@ -70,7 +70,7 @@ class Frames(Delivery):
             await self._refuse_call(session, call, error.code, error.description)
             return
         assert self.pool is not None
-        payload_json = json.dumps(call.payload, ensure_ascii=False)
+        payload_json = call.payload_text()
         started = time.perf_counter()
         try:
             assert self.batcher is not None
@@ -116,7 +116,7 @@ class Frames(Delivery):
         started = time.perf_counter()
         try:
             row = await self.pool.fetchrow(_PARSE_SEND, session.charge_point_id, send.unique_id, send.action,
-                                           json.dumps(send.payload, ensure_ascii=False), version, self.node_id)
+                                           send.payload_text(), version, self.node_id)
         except DATABASE_ERRORS as error:
             logger.error("ocpp.parse failed for the SEND %s %s of %s: %s", send.action, send.unique_id,
                          session.charge_point_id, error)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -111,6 +111,12 @@ class Call:
     unique_id: str
     action: str
     payload: dict[str, Any]
+    #: The payload's JSON text as it came (empty when unknown): passed on to
+    #: the database as it is rather than encoded again.
+    payload_json: str = field(default="", compare=False, repr=False)
+
+    def payload_text(self) -> str:
+        return self.payload_json or json.dumps(self.payload, ensure_ascii=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +150,10 @@ class Send:
     unique_id: str
     action: str
     payload: dict[str, Any]
+    payload_json: str = field(default="", compare=False, repr=False)
+
+    def payload_text(self) -> str:
+        return self.payload_json or json.dumps(self.payload, ensure_ascii=False)
 
 
 class FrameError(Exception):
@@ -247,7 +257,8 @@ def parse_frame(text: str, *, max_nesting: int = 32,
         message_type, unique_id = _salvage(text)
         raise FrameError("FormatViolation", "frame is not valid JSON",
                          unique_id=unique_id, message_type=message_type, version=version) from None
-    if nesting_depth(frame) > max_nesting:
+    # Brackets bound the depth: most frames need no walk (text.count runs in C).
+    if text.count("[") + text.count("{") > max_nesting and nesting_depth(frame) > max_nesting:
         message_type, unique_id = _salvage(text)
         raise FrameError("FormatViolation", f"JSON nested deeper than {max_nesting} levels",
                          unique_id=unique_id, message_type=message_type, version=version)
@@ -283,7 +294,9 @@ def parse_frame(text: str, *, max_nesting: int = 32,
         if not isinstance(payload, dict):
             raise FrameError("FormatViolation", "payload must be a JSON object",
                              unique_id=unique_id, message_type=message_type, action=action, version=version)
-        return Call(unique_id, action, payload) if message_type == CALL else Send(unique_id, action, payload)
+        payload_json = _last_element_text(text)
+        return (Call(unique_id, action, payload, payload_json) if message_type == CALL
+                else Send(unique_id, action, payload, payload_json))
     if message_type == CALLRESULT:
         if len(frame) != 3 or not isinstance(frame[2], dict):
             raise FrameError("FormatViolation", "a CALLRESULT is [3, uniqueId, payload]",
@@ -298,6 +311,26 @@ def parse_frame(text: str, *, max_nesting: int = 32,
     if message_type == CALLERROR:
         return CallError(unique_id, canonical_error_code(frame[2]), frame[3], frame[4])
     return CallResultError(unique_id, canonical_error_code(frame[2]), frame[3], frame[4])
+
+
+_DECODER = json.JSONDecoder()
+_WHITESPACE = " \t\n\r"
+
+
+def _last_element_text(text: str) -> str:
+    """The JSON text of the last element of a frame known to be ``[number, string, string, value]``.
+
+    Steps over the first three elements (short) with the standard decoder's
+    scanner; what follows the third comma up to the closing bracket is the
+    last element, as the sender wrote it.
+    """
+    index = text.index("[") + 1
+    for _ in range(3):
+        while text[index] in _WHITESPACE:
+            index += 1
+        _, index = _DECODER.raw_decode(text, index)
+        index = text.index(",", index) + 1
+    return text[index:text.rindex("]")].strip(_WHITESPACE)
 
 
 def _dumps(value: Any) -> str:

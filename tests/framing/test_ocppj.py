@@ -301,3 +301,18 @@ def test_action_sets_do_not_overlap_except_data_transfer():
     charge_point, central = ocppj.CHARGE_POINT_ACTIONS["1.6"], ocppj.CENTRAL_SYSTEM_ACTIONS["1.6"]
     assert len(charge_point) == 14
     assert charge_point & central == {"DataTransfer"}
+
+
+@pytest.mark.parametrize("text, payload_json", [
+    ('[2,"u-1","Heartbeat",{}]', "{}"),
+    (' [ 2 , "a,]\\"" , "DataTransfer" , { "vendorId" : "v", "data": "[1, \\"]\\"]" } ]\n',
+     '{ "vendorId" : "v", "data": "[1, \\"]\\"]" }'),
+    ('[2,"u-2","MeterValues",{"connectorId":1,"meterValue":[{"timestamp":"t","sampledValue":[{"value":"1.50"}]}],'
+     '"x":1.50}]', '{"connectorId":1,"meterValue":[{"timestamp":"t","sampledValue":[{"value":"1.50"}]}],"x":1.50}'),
+])
+def test_a_call_keeps_its_payload_text_as_sent(text: str, payload_json: str) -> None:
+    """The database gets the payload as the charger wrote it, not encoded again (and equal to it as JSON)."""
+    call = parse_frame(text)
+    assert isinstance(call, Call)
+    assert call.payload_json == payload_json
+    assert json.loads(call.payload_json) == call.payload
