@@ -1,7 +1,8 @@
 """``python -m bench``: benchmark pgcsms against in-memory peers and the SQL limit.
 
     python -m bench --scenario steady|idle|storm|fanout [--duration S] [--chargers N]
-                    [--json FILE] [--dsn DSN] [--targets pgcsms,python,node,limit] ...
+                    [--json FILE] [--dsn DSN] [--targets pgcsms,python,node,limit]
+                    [--protocol 1.6|2.0.1] ...
 
 It starts its own PostgreSQL (embedded, in a temporary directory) unless
 ``--dsn`` is given, migrates it with ``pgcsms migrate``, starts ``pgcsms serve``
@@ -21,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.common import raise_nofile_limit
+from bench.common import PROTOCOLS, raise_nofile_limit
 from bench.harness import BENCH_DIR, Run
 from bench.report import build_document, plot_latency, write_json, write_markdown
 from bench.scenarios import SCENARIOS, Settings
@@ -82,6 +83,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              " heartbeats (20); storm/fanout: time allowed (120/60)")
     parser.add_argument("--chargers", type=int, default=None,
                         help="simulated chargers (steady 200, idle and storm 10000, fanout 1000)")
+    parser.add_argument("--protocol", choices=PROTOCOLS, default="1.6",
+                        help="steady: the OCPP version the chargers speak (default 1.6); with"
+                             " 2.0.1 each charger opens a transaction and sends TransactionEvent"
+                             " Updated instead of MeterValues")
     parser.add_argument("--json", type=Path, default=None, help="write the results here too")
     parser.add_argument("--dsn", default=None,
                         help="use this PostgreSQL instead of an embedded one (it gets migrated)")
@@ -131,6 +136,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.targets = args.targets or list(defaults["targets"])
     if args.chargers < 1 or args.duration <= 0:
         parser.error("--chargers and --duration must be positive")
+    if args.protocol != "1.6" and args.scenario != "steady":
+        parser.error("--protocol 2.0.1 is only for the steady scenario")
     return args
 
 
@@ -142,7 +149,7 @@ async def _run(args: argparse.Namespace, command: str) -> tuple[dict[str, Any], 
         limit_concurrency=args.limit_concurrency or args.pool_size or 10,
         limit_batch=args.limit_batch, heartbeat_interval=args.heartbeat_interval,
         connect_concurrency=args.connect_concurrency, quiet_wait=args.quiet_wait,
-        security_profile=args.security_profile,
+        security_profile=args.security_profile, protocol=args.protocol,
     )
     started = datetime.now(UTC)
     serve_args = list(args.serve_arg)
@@ -152,7 +159,8 @@ async def _run(args: argparse.Namespace, command: str) -> tuple[dict[str, Any], 
         serve_args += ["--messages-per-second=100000", "--message-burst=100000"]
     run = Run(args.dsn, args.pool_size, args.keep, serve_args,
               None if args.address_per_process else "per-charger", args.offer_compression)
-    print(f"[bench] {args.scenario}: {args.chargers} chargers, targets"
+    protocol = f" (OCPP {args.protocol})" if args.protocol != "1.6" else ""
+    print(f"[bench] {args.scenario}{protocol}: {args.chargers} chargers, targets"
           f" {', '.join(args.targets)}; work directory {run.workdir}", flush=True)
     try:
         outcome = await asyncio.wait_for(SCENARIOS[args.scenario](run, settings), RUN_CAP_S)
@@ -187,7 +195,8 @@ def main(argv: list[str] | None = None) -> int:
         write_json(args.json, doc)
         print(f"[bench] JSON: {args.json}")
     if not args.no_results:
-        base = args.results_dir / f"{stamp}-{args.scenario}-{args.chargers}"
+        suffix = "-ocpp201" if args.protocol == "2.0.1" else ""
+        base = args.results_dir / f"{stamp}-{args.scenario}-{args.chargers}{suffix}"
         plot = plot_latency(base.with_suffix(".png"), doc)
         write_json(base.with_suffix(".json"), doc)
         write_markdown(base.with_suffix(".md"), doc, plot)

@@ -18,13 +18,20 @@ from typing import Any
 
 __all__ = [
     "ACTIONS",
+    "ACTIONS_201",
     "BOOT_PAYLOAD",
+    "BOOT_PAYLOAD_201",
     "MIXES",
+    "MIXES_201",
+    "PROTOCOLS",
+    "SUBPROTOCOLS",
     "Histogram",
     "MessageFactory",
     "install_fast_loop",
+    "mixes",
     "raise_nofile_limit",
     "serve_json_commands",
+    "transaction_id",
 ]
 
 #: Every charger's BootNotification payload.
@@ -53,6 +60,65 @@ _STATUS_TEMPLATE = (
     '{"connectorId":1,"errorCode":"NoError","status":"%s","timestamp":"%s"}'
 )
 _STATUSES = ("Available", "Preparing")
+
+# -- OCPP 2.0.1 ---------------------------------------------------------------
+#: The OCPP versions the load can speak, and the WebSocket subprotocol of each.
+PROTOCOLS = ("1.6", "2.0.1")
+SUBPROTOCOLS = {"1.6": "ocpp1.6", "2.0.1": "ocpp2.0.1"}
+
+#: Every charger's 2.0.1 BootNotification payload.
+BOOT_PAYLOAD_201 = b'{"reason":"PowerUp","chargingStation":{"model":"B1","vendorName":"Bench"}}'
+
+#: The actions a 2.0.1 charger sends during load, and the mixes of them: 2.0.1
+#: sends its periodic readings as TransactionEvent Updated of an open transaction.
+ACTIONS_201 = ("TransactionEvent", "Heartbeat", "StatusNotification")
+MIXES_201: dict[str, tuple[str, ...]] = {
+    "meter": ("TransactionEvent",),
+    # 80% TransactionEvent Updated, 10% Heartbeat, 10% StatusNotification.
+    "mix": ("TransactionEvent",) * 4 + ("Heartbeat",) + ("TransactionEvent",) * 4
+    + ("StatusNotification",),
+    "heartbeat": ("Heartbeat",),
+    "status": ("StatusNotification",),
+}
+
+# The first TransactionEvent of a charger opens its transaction (seqNo 0, with the
+# meter's start reading); every later one is an Updated with the periodic sample.
+_TX_STARTED_TEMPLATE = (
+    '{"eventType":"Started","timestamp":"%s","triggerReason":"Authorized","seqNo":0,'
+    '"transactionInfo":{"transactionId":"%s","chargingState":"Charging"},'
+    '"evse":{"id":1,"connectorId":1},"idToken":{"idToken":"BENCH","type":"ISO14443"},'
+    '"meterValue":[{"timestamp":"%s","sampledValue":['
+    '{"value":%d,"context":"Transaction.Begin","measurand":"Energy.Active.Import.Register",'
+    '"unitOfMeasure":{"unit":"Wh"}}]}]}'
+)
+_TX_UPDATED_TEMPLATE = (
+    '{"eventType":"Updated","timestamp":"%s","triggerReason":"MeterValuePeriodic","seqNo":%d,'
+    '"transactionInfo":{"transactionId":"%s"},"meterValue":[{"timestamp":"%s","sampledValue":['
+    '{"value":%d.5,"measurand":"Energy.Active.Import.Register","unitOfMeasure":{"unit":"Wh"}},'
+    '{"value":7200,"measurand":"Power.Active.Import","unitOfMeasure":{"unit":"W"}},'
+    '{"value":32,"measurand":"Current.Import","phase":"L1","unitOfMeasure":{"unit":"A"}},'
+    '{"value":230,"measurand":"Voltage","phase":"L1-N","unitOfMeasure":{"unit":"V"}}]}]}'
+)
+_STATUS_201_TEMPLATE = (
+    '{"timestamp":"%s","connectorStatus":"%s","evseId":1,"connectorId":1}'
+)
+_STATUSES_201 = ("Occupied", "Available")
+
+
+def mixes(protocol: str) -> dict[str, tuple[str, ...]]:
+    """The mixes of ``protocol`` ("1.6" or "2.0.1"), by name."""
+    if protocol not in SUBPROTOCOLS:
+        raise ValueError(f"unknown OCPP version {protocol!r}")
+    return MIXES_201 if protocol == "2.0.1" else MIXES
+
+
+def transaction_id(charge_point_id: str, base_epoch: float) -> str:
+    """A 2.0.1 transactionId of the charger's own for this run (at most 36 characters).
+
+    The run's start second is part of it, so a second run on the same database
+    (``--dsn``) opens new transactions instead of resending old ones.
+    """
+    return f"{charge_point_id}-{int(base_epoch)}"[-36:]
 
 
 def raise_nofile_limit(wanted: int = 65536) -> int:
@@ -91,13 +157,22 @@ class MessageFactory:
     Unique ids are the charger's own counter; meter timestamps step one second per
     message from ``base_epoch`` so no two readings of one charger share a timestamp,
     and the energy register grows.
+
+    With ``protocol`` "2.0.1" the payloads are 2.0.1's: BootNotification's, and
+    TransactionEvent of the transaction ``tx_id``: Started (seqNo 0) the first
+    time, then Updated with the periodic sample, seqNo one more each time.
     """
 
-    __slots__ = ("base_epoch", "seq")
+    __slots__ = ("base_epoch", "protocol", "seq", "tx_id", "tx_seq")
 
-    def __init__(self, base_epoch: float) -> None:
+    def __init__(self, base_epoch: float, protocol: str = "1.6", tx_id: str = "") -> None:
+        if protocol not in SUBPROTOCOLS:
+            raise ValueError(f"unknown OCPP version {protocol!r}")
         self.base_epoch = int(base_epoch)
         self.seq = 0
+        self.protocol = protocol
+        self.tx_id = tx_id
+        self.tx_seq = -1  # the seqNo of the last TransactionEvent sent; -1: none yet
 
     def next_uid(self) -> str:
         self.seq += 1
@@ -106,6 +181,8 @@ class MessageFactory:
     def call(self, action: str) -> tuple[str, bytes]:
         """Return ``(unique_id, frame_text)`` for the next CALL of ``action``."""
         uid = self.next_uid()
+        if self.protocol == "2.0.1":
+            return uid, f'[2,"{uid}","{action}",{self._payload_201(action)}]'.encode()
         if action == "MeterValues":
             seq = self.seq
             payload = _METER_TEMPLATE % (_iso(self.base_epoch + seq), 1000 + seq)
@@ -120,6 +197,22 @@ class MessageFactory:
         else:
             raise ValueError(f"no template for {action}")
         return uid, f'[2,"{uid}","{action}",{payload}]'.encode()
+
+    def _payload_201(self, action: str) -> str:
+        seq = self.seq
+        when = _iso(self.base_epoch + seq)
+        if action == "TransactionEvent":
+            self.tx_seq += 1
+            if self.tx_seq == 0:
+                return _TX_STARTED_TEMPLATE % (when, self.tx_id, when, 1000)
+            return _TX_UPDATED_TEMPLATE % (when, self.tx_seq, self.tx_id, when, 1000 + seq)
+        if action == "Heartbeat":
+            return "{}"
+        if action == "StatusNotification":
+            return _STATUS_201_TEMPLATE % (when, _STATUSES_201[seq % len(_STATUSES_201)])
+        if action == "BootNotification":
+            return BOOT_PAYLOAD_201.decode()
+        raise ValueError(f"no 2.0.1 template for {action}")
 
     @staticmethod
     def result(unique_id: str, payload: Mapping[str, Any]) -> bytes:

@@ -10,7 +10,10 @@ proxy would send back.  Two forms:
   ``LATERAL ocpp.parse(...)``, ``concurrency`` connections at once.
 
 A worker process like :mod:`bench.loadgen`: JSON commands on stdin, results on
-stdout.  ``{"cmd": "prepare"}`` BootNotifications every charger; ``{"cmd": "run",
+stdout.  ``{"cmd": "prepare", "protocol": "1.6"}`` BootNotifications every charger
+(with ``"protocol": "2.0.1"``: 2.0.1 BootNotifications, then a TransactionEvent
+Started per charger, and every later message goes through ``ocpp.parse(..., '2.0.1')``:
+the load's TransactionEvent Updated of those transactions); ``{"cmd": "run",
 "form": "single"|"batched", "start_at": T, "warmup": 1, "duration": 10,
 "concurrency": 8, "batch": 200, "mix": "meter"}`` runs one form.
 """
@@ -27,19 +30,27 @@ from typing import Any
 import asyncpg
 
 from bench.common import (
-    MIXES,
+    SUBPROTOCOLS,
     Histogram,
     MessageFactory,
     install_fast_loop,
+    mixes,
     serve_json_commands,
+    transaction_id,
 )
 
-__all__ = ["BATCH_SQL", "SINGLE_SQL", "Limit", "main"]
+__all__ = ["BATCH_SQL", "BATCH_SQL_VERSION", "SINGLE_SQL", "SINGLE_SQL_VERSION", "Limit", "main"]
 
 SINGLE_SQL = "SELECT * FROM ocpp.parse($1::text, $2::text, $3::text, $4::jsonb)"
 BATCH_SQL = (
     "SELECT p.* FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS m(cp, uid, act, pl),"
     " LATERAL ocpp.parse(m.cp, m.uid, m.act, m.pl::jsonb) AS p"
+)
+#: The same with the OCPP version as last parameter (2.0.1; 1.6 keeps the forms above).
+SINGLE_SQL_VERSION = "SELECT * FROM ocpp.parse($1::text, $2::text, $3::text, $4::jsonb, $5::text)"
+BATCH_SQL_VERSION = (
+    "SELECT p.* FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS m(cp, uid, act, pl),"
+    " LATERAL ocpp.parse(m.cp, m.uid, m.act, m.pl::jsonb, $5::text) AS p"
 )
 
 
@@ -59,7 +70,25 @@ class Limit:
         self.dsn = dsn
         self.ids = ids
         self.factories = {cp: MessageFactory(time.time()) for cp in ids}
+        self.protocol = "1.6"
         self.pool: asyncpg.Pool | None = None
+
+    def set_protocol(self, protocol: str) -> None:
+        """Speak OCPP ``protocol`` from now on (fresh chargers' message counters)."""
+        if protocol not in SUBPROTOCOLS:
+            raise ValueError(f"unknown OCPP version {protocol!r}")
+        if protocol == self.protocol:
+            return
+        self.protocol = protocol
+        epoch = time.time()
+        self.factories = {cp: MessageFactory(epoch, protocol, transaction_id(cp, epoch))
+                          for cp in self.ids}
+
+    def _sql(self, form: str) -> tuple[str, tuple[str, ...]]:
+        """The statement of ``form`` and its extra parameters (the version, for 2.0.1)."""
+        if self.protocol == "1.6":
+            return (SINGLE_SQL if form == "single" else BATCH_SQL), ()
+        return (SINGLE_SQL_VERSION if form == "single" else BATCH_SQL_VERSION), (self.protocol,)
 
     async def _pool(self, size: int) -> asyncpg.Pool:
         if self.pool is None or self.pool.get_max_size() < size:
@@ -77,20 +106,29 @@ class Limit:
         return cp, f"L{uid}", action, payload
 
     async def prepare(self) -> dict[str, Any]:
-        """BootNotification every charger (so later messages come from known chargers)."""
+        """BootNotification every charger (so later messages come from known chargers).
+
+        2.0.1: then a TransactionEvent Started each, opening the transaction the
+        load's TransactionEvent Updated belong to.
+        """
         pool = await self._pool(4)
         statuses: Counter[str] = Counter()
         errors: Counter[str] = Counter()
-        rows = [self._message(cp, "BootNotification") for cp in self.ids]
-        cols = list(zip(*rows, strict=True))
+        sql, extra = self._sql("batched")
+        steps = ["BootNotification"] + (["TransactionEvent"] if self.protocol == "2.0.1" else [])
         async with pool.acquire() as conn:
-            for record in await conn.fetch(BATCH_SQL, *map(list, cols)):
-                if record["error_code"]:
-                    errors[str(record["error_code"])] += 1
-                else:
-                    statuses[str(record["result"])[:80]] += 1
+            for action in steps:
+                rows = [self._message(cp, action) for cp in self.ids]
+                cols = list(zip(*rows, strict=True))
+                for record in await conn.fetch(sql, *map(list, cols), *extra):
+                    if record["error_code"]:
+                        code = str(record["error_code"])
+                        errors[code if action == "BootNotification" else f"{action}:{code}"] += 1
+                    else:
+                        statuses[str(record["result"])[:80]] += 1
         return {
-            "booted": len(rows),
+            "booted": len(self.ids),
+            "protocol": self.protocol,
             "errors": dict(errors),
             "results": dict(statuses.most_common(3)),
         }
@@ -99,7 +137,7 @@ class Limit:
                   concurrency: int, batch: int, mix: str) -> dict[str, Any]:
         """Run one form; count messages parsed between warm-up end and the deadline."""
         pool = await self._pool(concurrency)
-        actions = MIXES[mix]
+        actions = mixes(self.protocol)[mix]
         delay = start_at - time.time()
         if delay > 0:
             await asyncio.sleep(delay)
@@ -124,14 +162,15 @@ class Limit:
         async def worker() -> None:
             nonlocal counted
             async with pool.acquire() as conn:
+                sql, extra = self._sql(form)
                 if form == "single":
-                    stmt = await conn.prepare(SINGLE_SQL)
+                    stmt = await conn.prepare(sql)
                     while True:
                         t0 = time.perf_counter()
                         if t0 >= end:
                             return
                         (msg,) = take(1)
-                        record = await stmt.fetchrow(*msg)
+                        record = await stmt.fetchrow(*msg, *extra)
                         t1 = time.perf_counter()
                         if record is None or record["error_code"]:
                             errors[str(record["error_code"] if record else "no row")] += 1
@@ -139,14 +178,14 @@ class Limit:
                             counted += 1
                             hist.add(t1 - t0)
                 else:
-                    stmt = await conn.prepare(BATCH_SQL)
+                    stmt = await conn.prepare(sql)
                     while True:
                         t0 = time.perf_counter()
                         if t0 >= end:
                             return
                         msgs = take(batch)
                         cols = [list(c) for c in zip(*msgs, strict=True)]
-                        records = await stmt.fetch(*cols)
+                        records = await stmt.fetch(*cols, *extra)
                         t1 = time.perf_counter()
                         bad = [r["error_code"] for r in records if r["error_code"]]
                         for code in bad:
@@ -178,6 +217,7 @@ class Limit:
 
 async def _dispatch(limit: Limit, cmd: dict[str, Any]) -> dict[str, Any]:
     if cmd.get("cmd") == "prepare":
+        limit.set_protocol(str(cmd.get("protocol", "1.6")))
         return await limit.prepare()
     if cmd.get("cmd") == "run":
         return await limit.run(

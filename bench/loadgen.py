@@ -1,4 +1,4 @@
-"""The load generator: simulated OCPP 1.6J chargers over raw WebSocket connections.
+"""The load generator: simulated OCPP 1.6J (or 2.0.1) chargers over raw WebSocket connections.
 
 One process of it drives a slice of the chargers; ``python -m bench`` starts one
 or several and steers them with JSON commands, one a line, on their standard
@@ -13,9 +13,12 @@ carries the process's own CPU seconds so a report can show the generator's load.
 
 Commands (all times are epoch seconds; every phase is bounded in time):
 
-``{"cmd": "connect", "concurrency": 100, "boot": true, "timeout": 60}``
+``{"cmd": "connect", "concurrency": 100, "boot": true, "timeout": 60, "protocol": "1.6"}``
     Open every charger's connection (at most ``concurrency`` handshakes at once),
-    then BootNotification each.
+    then BootNotification each.  ``protocol`` (default: the process's ``--protocol``)
+    sets the OCPP version of the chargers from then on: subprotocol ``ocpp1.6`` or
+    ``ocpp2.0.1``; with 2.0.1 each booted charger then opens its transaction (a
+    TransactionEvent Started) that the load's TransactionEvent Updated belong to.
 ``{"cmd": "closed", "start_at": T, "warmup": 1, "duration": 10, "mix": "meter"}``
     Closed loop: each charger sends a CALL, awaits its CALLRESULT, sends the next.
 ``{"cmd": "open", "start_at": T, "warmup": 1, "duration": 10, "rate": 1000, "mix": "meter"}``
@@ -24,7 +27,7 @@ Commands (all times are epoch seconds; every phase is bounded in time):
     allows one outstanding CALL), and its latency counts from when it was due.
 ``{"cmd": "idle", "start_at": T, "duration": 20, "interval": 10}``
     Each charger sends a Heartbeat every ``interval`` seconds, at a random phase.
-``{"cmd": "storm", "start_at": T, "timeout": 120}``
+``{"cmd": "storm", "start_at": T, "timeout": 120, "protocol": "1.6"}``
     Every charger connects and sends BootNotification at once; failures retry
     after a short random back-off until ``timeout``.
 ``{"cmd": "listen", "duration": 60, "expect": 1000}``
@@ -55,12 +58,15 @@ from collections.abc import Callable
 from typing import Any, cast
 
 from bench.common import (
-    MIXES,
+    PROTOCOLS,
+    SUBPROTOCOLS,
     Histogram,
     MessageFactory,
     install_fast_loop,
+    mixes,
     raise_nofile_limit,
     serve_json_commands,
+    transaction_id,
 )
 
 _c_apply_mask: Callable[[bytes, bytes], bytes] | None
@@ -184,6 +190,7 @@ class Charger(asyncio.Protocol):
         self.key = base64.b64encode(os.urandom(16))
         self.mask = os.urandom(4)
         self.factory = MessageFactory(gen.base_epoch)
+        self.tx_open = False  # 2.0.1: its TransactionEvent Started was answered
         self.pending_uid: str | None = None
         self.pending_action = ""
         self.t_base = 0.0
@@ -209,7 +216,7 @@ class Charger(asyncio.Protocol):
             f"Host: {gen.host_header}\r\n"
             "Upgrade: websocket\r\nConnection: Upgrade\r\n"
             f"Sec-WebSocket-Key: {self.key.decode()}\r\n"
-            "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: ocpp1.6\r\n"
+            f"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: {gen.subprotocol}\r\n"
             + ("Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n"
                if gen.offer_compression else "")
             + (f"Authorization: Basic {self._basic()}\r\n" if gen.password_prefix else "")
@@ -268,8 +275,8 @@ class Charger(asyncio.Protocol):
         if headers.get("sec-websocket-accept") != expected:
             self._fail_handshake("bad accept")
             return
-        if headers.get("sec-websocket-protocol") != "ocpp1.6":
-            self._fail_handshake("no ocpp1.6 subprotocol")
+        if headers.get("sec-websocket-protocol") != self.gen.subprotocol:
+            self._fail_handshake(f"no {self.gen.subprotocol} subprotocol")
             return
         if "permessage-deflate" in headers.get("sec-websocket-extensions", ""):
             self.inflater = zlib.decompressobj(-zlib.MAX_WBITS)
@@ -428,7 +435,7 @@ class _LoopPhase(Phase):
 
     def __init__(self, gen: Generator, mix: str) -> None:
         super().__init__(gen)
-        self.actions = MIXES[mix]
+        self.actions = mixes(gen.protocol)[mix]
         self.active = 0
         self.finished: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
@@ -558,6 +565,7 @@ class Generator:
         follow_triggers: bool = True,
         offer_compression: bool = False,
         password_prefix: str | None = None,
+        protocol: str = "1.6",
     ) -> None:
         parsed = urllib.parse.urlsplit(url)
         if parsed.scheme != "ws" or not parsed.hostname:
@@ -570,9 +578,12 @@ class Generator:
         self.offer_compression = offer_compression
         self.password_prefix = password_prefix
         self.deflate_negotiated = 0
+        self.protocol = "1.6"
+        self.subprotocol = SUBPROTOCOLS["1.6"]
         self.chargers = [
             Charger(self, cp_id, ip) for cp_id, ip in zip(ids, source_ips, strict=True)
         ]
+        self.set_protocol(protocol)
         self.phase: Phase = Phase(self)
         self.follow_triggers = follow_triggers
         self.sent = 0
@@ -587,6 +598,20 @@ class Generator:
         self.followups = 0
         self.listen_expect = 0
         self.listen_done = asyncio.Event()
+
+    def set_protocol(self, protocol: str) -> None:
+        """Speak OCPP ``protocol`` ("1.6" or "2.0.1") on connections opened from now on."""
+        if protocol not in SUBPROTOCOLS:
+            raise ValueError(f"unknown OCPP version {protocol!r}")
+        if protocol == self.protocol and all(c.factory.protocol == protocol for c in self.chargers):
+            return
+        self.protocol = protocol
+        self.subprotocol = SUBPROTOCOLS[protocol]
+        for charger in self.chargers:
+            charger.factory = MessageFactory(
+                self.base_epoch, protocol, transaction_id(charger.cp_id, self.base_epoch)
+            )
+            charger.tx_open = False
 
     # -- connections ------------------------------------------------------
     async def open(self, charger: Charger, timeout: float) -> None:
@@ -619,6 +644,21 @@ class Generator:
         charger.booted = status == "Accepted"
         return status
 
+    async def start_transaction(self, charger: Charger, timeout: float) -> str:
+        """2.0.1: TransactionEvent Started; returns its idTokenInfo status, or 'CALLERROR:<code>'.
+
+        Whatever the token's status, the transaction is open: the CSMS only tells
+        the charger whether to go on charging (the bench's chargers do).
+        """
+        charger.factory.tx_seq = -1  # a retry is a Started again
+        reply = await charger.call("TransactionEvent", timeout)
+        if reply[0] == 4:
+            return f"CALLERROR:{reply[2] if len(reply) > 2 else '?'}"
+        payload = reply[2] if len(reply) > 2 and isinstance(reply[2], dict) else {}
+        charger.tx_open = True
+        info = payload.get("idTokenInfo")
+        return str(info.get("status", "?")) if isinstance(info, dict) else "no idTokenInfo"
+
     async def connect(self, concurrency: int, boot: bool, timeout: float,
                       attempts: int = 3) -> dict[str, Any]:
         """Connect (and boot) every charger not yet connected, ``concurrency`` at a time.
@@ -631,7 +671,9 @@ class Generator:
         deadline = started + timeout
         errors: Counter[str] = Counter()
         statuses: Counter[str] = Counter()
+        tx_statuses: Counter[str] = Counter()
         sem = asyncio.Semaphore(max(1, concurrency))
+        opens_tx = boot and self.protocol == "2.0.1"
 
         async def one(charger: Charger) -> None:
             for attempt in range(attempts):
@@ -647,7 +689,14 @@ class Generator:
                             await self.open(charger, min(30.0, remaining))
                         if boot and not charger.booted:
                             statuses[await self.boot(charger, min(30.0, remaining))] += 1
-                        if charger.alive and (charger.booted or not boot):
+                        if opens_tx and charger.booted and not charger.tx_open:
+                            status = await self.start_transaction(charger, min(30.0, remaining))
+                            tx_statuses[status] += 1
+                            if not charger.tx_open:
+                                errors[f"TransactionEvent:{status}"] += 1
+                        if charger.alive and (charger.booted or not boot) and (
+                            charger.tx_open or not opens_tx
+                        ):
                             return
                     except Exception as exc:
                         errors[_error_kind(exc)] += 1
@@ -655,7 +704,7 @@ class Generator:
                             charger.transport.abort()
 
         await asyncio.gather(*(one(c) for c in self.chargers))
-        return {
+        out: dict[str, Any] = {
             "connected": sum(c.alive for c in self.chargers),
             "booted": sum(c.booted and c.alive for c in self.chargers),
             "boot_statuses": dict(statuses),
@@ -663,6 +712,11 @@ class Generator:
             "seconds": round(time.perf_counter() - started, 3),
             "loadgen_cpu_s": round(time.process_time() - cpu0, 3),
         }
+        if opens_tx:
+            out["protocol"] = self.protocol
+            out["transactions_open"] = sum(c.tx_open and c.alive for c in self.chargers)
+            out["transaction_statuses"] = dict(tx_statuses)
+        return out
 
     async def storm(self, start_at: float, timeout: float) -> dict[str, Any]:
         """All chargers connect and boot at ``start_at``; retry failures until ``timeout``.
@@ -715,7 +769,9 @@ class Generator:
 
     # -- load phases ------------------------------------------------------
     def _ready(self) -> list[Charger]:
-        return [c for c in self.chargers if c.alive and c.pending_uid is None]
+        # 2.0.1: a charger whose transaction could not be opened sends no load.
+        return [c for c in self.chargers if c.alive and c.pending_uid is None
+                and (c.tx_open or self.protocol != "2.0.1" or not c.booted)]
 
     async def _run_phase(
         self, phase: _LoopPhase, begin: Callable[[], None], end_epoch: float, drain: float
@@ -836,6 +892,8 @@ async def _sleep_until(epoch: float) -> None:
 
 async def _dispatch(gen: Generator, cmd: dict[str, Any]) -> dict[str, Any]:
     name = cmd.get("cmd")
+    if "protocol" in cmd and name in ("connect", "storm"):
+        gen.set_protocol(str(cmd["protocol"]))
     if name == "connect":
         return await gen.connect(int(cmd.get("concurrency", 100)), bool(cmd.get("boot", True)),
                                  float(cmd.get("timeout", 60)), int(cmd.get("attempts", 3)))
@@ -881,6 +939,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="HTTP Basic auth: each charger's password is this prefix and its identity")
     parser.add_argument("--no-follow-triggers", action="store_true",
                         help="do not send the Heartbeat a TriggerMessage asks for")
+    parser.add_argument("--protocol", choices=PROTOCOLS, default="1.6",
+                        help="OCPP version the chargers speak (a connect command may change it)")
     args = parser.parse_args(argv)
     limit = raise_nofile_limit()
     if limit < args.count + 64:
@@ -900,7 +960,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             ips = [None if args.source_ip == "any" else args.source_ip] * args.count
         gen = Generator(args.url, ids, ips, not args.no_follow_triggers, args.offer_compression,
-                        args.password_prefix)
+                        args.password_prefix, args.protocol)
         await serve_json_commands(lambda cmd: _dispatch(gen, cmd), gen.close)
 
     asyncio.run(run())

@@ -139,10 +139,20 @@ def _machine_lines(doc: Mapping[str, Any]) -> list[str]:
     return ["## Machine", "", *_table(["", ""], rows)]
 
 
+def _is_201(doc: Mapping[str, Any]) -> bool:
+    return bool(doc.get("settings", {}).get("protocol") == "2.0.1")
+
+
 def _steady_lines(doc: Mapping[str, Any]) -> list[str]:
     targets = doc["targets"]
-    lines = ["## Closed loop, MeterValues (4 sampled values), one CALL outstanding per charger",
-             ""]
+    v201 = _is_201(doc)
+    meter = "TransactionEvent" if v201 else "MeterValues"
+    if v201:
+        lines = ["## OCPP 2.0.1: closed loop, TransactionEvent Updated (4 sampled values),"
+                 " one CALL outstanding per charger", ""]
+    else:
+        lines = ["## Closed loop, MeterValues (4 sampled values), one CALL outstanding per charger",
+                 ""]
     rows = []
     for name in ("pgcsms", "python_peer", "node_peer"):
         t = targets.get(name)
@@ -176,14 +186,13 @@ def _steady_lines(doc: Mapping[str, Any]) -> list[str]:
         by = m["latency_by_action"]
         mix_rows.append([
             _LABELS[name], m["msgs_s"],
-            *[by.get(a, {}).get("p99_ms") for a in ("MeterValues", "Heartbeat",
-                                                   "StatusNotification")],
+            *[by.get(a, {}).get("p99_ms") for a in (meter, "Heartbeat", "StatusNotification")],
             _cpu(m, _server_name(name)), _cpu(m, "postgres"), m.get("errors", 0),
         ])
     if mix_rows:
-        lines += ["## Closed loop, mix (80% MeterValues, 10% Heartbeat, 10% StatusNotification)",
-                  ""]
-        lines += _table(["server", "msg/s", "MeterValues p99 ms", "Heartbeat p99 ms",
+        lines += [f"## Closed loop, mix (80% {meter}{' Updated' if v201 else ''}, 10% Heartbeat,"
+                  " 10% StatusNotification)", ""]
+        lines += _table(["server", "msg/s", f"{meter} p99 ms", "Heartbeat p99 ms",
                          "StatusNotification p99 ms", "server CPU s / 1k msg",
                          "PostgreSQL CPU s / 1k msg", "errors"], mix_rows)
 
@@ -206,7 +215,8 @@ def _steady_lines(doc: Mapping[str, Any]) -> list[str]:
 
     limit = targets.get("limit")
     if limit is not None:
-        lines += ["## Limit: ocpp.parse through asyncpg, no WebSocket", ""]
+        lines += [f"## Limit: ocpp.parse{'(..., 2.0.1)' if v201 else ''} through asyncpg,"
+                  " no WebSocket", ""]
         if "error" in limit:
             lines += [f"Not measured: {limit['error'].splitlines()[0]}", ""]
         else:
@@ -342,7 +352,8 @@ def plot_latency(path: Path, doc: Mapping[str, Any]) -> Path | None:
     ax.set_xlabel("offered load, messages/s (dotted: closed-loop peak)")
     ax.set_ylabel("latency, ms (from scheduled send time)")
     s = doc["settings"]
-    ax.set_title(f"MeterValues latency against offered load, {s['chargers']:,} chargers")
+    what = "OCPP 2.0.1 TransactionEvent" if _is_201(doc) else "MeterValues"
+    ax.set_title(f"{what} latency against offered load, {s['chargers']:,} chargers")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()

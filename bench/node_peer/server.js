@@ -1,11 +1,14 @@
 #!/usr/bin/env node
-// In-memory OCPP 1.6J central system on ocpp-rpc: a baseline peer for the pgcsms benchmark.
+// In-memory OCPP 1.6J / 2.0.1 central system on ocpp-rpc: a baseline peer for the pgcsms
+// benchmark.
 //
 // Usage: node server.js [--host 127.0.0.1] [--port 0] [--interval 300]
 // Prints one line "LISTENING <host>:<port>" on stdout once it accepts connections.
 // Answers BootNotification (Accepted), Heartbeat, StatusNotification and MeterValues from
 // memory, with strictMode on (every request and response validated against the OCPP 1.6
-// JSON schemas), and keeps nothing but a per-charger counter: no database.
+// JSON schemas), and keeps nothing but a per-charger counter: no database.  A charger that
+// asks for the subprotocol ocpp2.0.1 is answered in 2.0.1 (ocpp-rpc's built-in 2.0.1
+// schemas): BootNotification, Heartbeat, StatusNotification and TransactionEvent.
 'use strict';
 
 const { createServer } = require('http');
@@ -23,14 +26,40 @@ const interval = Number(option('interval', '300'));
 const chargers = new Map(); // identity -> {booted, messages, status}
 
 const server = new RPCServer({
-  protocols: ['ocpp1.6'],
+  protocols: ['ocpp1.6', 'ocpp2.0.1'],
   strictMode: true,
 });
+
+function handle201(client, state) {
+  client.handle('BootNotification', () => {
+    state.booted = true;
+    state.messages += 1;
+    return { status: 'Accepted', interval, currentTime: new Date().toISOString() };
+  });
+  client.handle('Heartbeat', () => {
+    state.messages += 1;
+    return { currentTime: new Date().toISOString() };
+  });
+  client.handle('StatusNotification', ({ params }) => {
+    state.messages += 1;
+    state.status = params.connectorStatus;
+    return {};
+  });
+  client.handle('TransactionEvent', ({ params }) => {
+    state.messages += 1;
+    state.seqNo = params.seqNo;
+    return params.idToken ? { idTokenInfo: { status: 'Accepted' } } : {};
+  });
+}
 
 server.on('client', (client) => {
   const state = { booted: false, messages: 0, status: null };
   chargers.set(client.identity, state);
   client.on('close', () => chargers.delete(client.identity));
+  if (client.protocol === 'ocpp2.0.1') {
+    handle201(client, state);
+    return;
+  }
 
   client.handle('BootNotification', () => {
     state.booted = true;

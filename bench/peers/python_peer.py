@@ -1,10 +1,13 @@
-"""In-memory OCPP 1.6J central system on the ``ocpp`` library: a baseline peer.
+"""In-memory OCPP 1.6J / 2.0.1 central system on the ``ocpp`` library: a baseline peer.
 
 It is what a plain Python CSMS looks like without a database: the ``ocpp``
 library's :class:`ocpp.v16.ChargePoint` with ``@on`` handlers for
 BootNotification, Heartbeat, StatusNotification and MeterValues (the library
 validates every request and response against the OCPP 1.6 JSON schemas), behind
-a ``websockets`` server, answering from memory.
+a ``websockets`` server, answering from memory.  A charger that asks for the
+subprotocol ``ocpp2.0.1`` gets :class:`ocpp.v201.ChargePoint` instead, with
+handlers for BootNotification, Heartbeat, StatusNotification and TransactionEvent
+(validated against the 2.0.1 schemas).
 
 Run: ``python -m bench.peers.python_peer [--host 127.0.0.1] [--port 0]``. It prints
 one line ``LISTENING <host>:<port>`` on stdout once it accepts connections.
@@ -23,11 +26,15 @@ from typing import Any
 from ocpp.routing import on
 from ocpp.v16 import ChargePoint, call_result
 from ocpp.v16.enums import Action, RegistrationStatus
+from ocpp.v201 import ChargePoint as ChargePoint201
+from ocpp.v201 import call_result as call_result201
+from ocpp.v201.enums import Action as Action201
+from ocpp.v201.enums import AuthorizationStatusEnumType, RegistrationStatusEnumType
 from websockets.asyncio.server import ServerConnection, serve
 
 from bench.common import install_fast_loop, raise_nofile_limit
 
-__all__ = ["MemoryChargePoint", "main", "serve_peer"]
+__all__ = ["MemoryChargePoint", "MemoryChargePoint201", "main", "serve_peer"]
 
 
 def _now() -> str:
@@ -78,10 +85,67 @@ class MemoryChargePoint(ChargePoint):
         return call_result.MeterValues()
 
 
+class MemoryChargePoint201(ChargePoint201):
+    """One connected OCPP 2.0.1 charger, as the central system sees it; state in memory."""
+
+    interval = 300
+
+    def __init__(self, charge_point_id: str, connection: ServerConnection) -> None:
+        super().__init__(charge_point_id, connection)
+        self.booted = False
+        self.messages = 0
+        self.status: str | None = None
+        self.transactions: dict[str, int] = {}  # transactionId -> last seqNo
+        self.last_meter: list[dict[str, Any]] = []
+
+    @on(Action201.boot_notification)
+    def on_boot_notification(
+        self, charging_station: dict[str, Any], reason: str, **_: Any
+    ) -> call_result201.BootNotification:
+        self.booted = True
+        self.messages += 1
+        return call_result201.BootNotification(
+            current_time=_now(), interval=self.interval, status=RegistrationStatusEnumType.accepted
+        )
+
+    @on(Action201.heartbeat)
+    def on_heartbeat(self, **_: Any) -> call_result201.Heartbeat:
+        self.messages += 1
+        return call_result201.Heartbeat(current_time=_now())
+
+    @on(Action201.status_notification)
+    def on_status_notification(
+        self, timestamp: str, connector_status: str, evse_id: int, connector_id: int, **_: Any
+    ) -> call_result201.StatusNotification:
+        self.messages += 1
+        self.status = connector_status
+        return call_result201.StatusNotification()
+
+    @on(Action201.transaction_event)
+    def on_transaction_event(
+        self, event_type: str, timestamp: str, trigger_reason: str, seq_no: int,
+        transaction_info: dict[str, Any], **kwargs: Any
+    ) -> call_result201.TransactionEvent:
+        self.messages += 1
+        self.transactions[transaction_info["transaction_id"]] = seq_no
+        if event_type == "Ended":
+            self.transactions.pop(transaction_info["transaction_id"], None)
+        self.last_meter = kwargs.get("meter_value") or self.last_meter
+        if kwargs.get("id_token") is not None:
+            return call_result201.TransactionEvent(
+                id_token_info={"status": AuthorizationStatusEnumType.accepted}
+            )
+        return call_result201.TransactionEvent()
+
+
 async def _handler(connection: ServerConnection) -> None:
     path = connection.request.path if connection.request is not None else "/"
     charge_point_id = path.rstrip("/").rsplit("/", 1)[-1] or "unknown"
-    charge_point = MemoryChargePoint(charge_point_id, connection)
+    charge_point: ChargePoint | ChargePoint201
+    if connection.subprotocol == "ocpp2.0.1":
+        charge_point = MemoryChargePoint201(charge_point_id, connection)
+    else:
+        charge_point = MemoryChargePoint(charge_point_id, connection)
     with contextlib.suppress(Exception):
         await charge_point.start()
 
@@ -95,7 +159,7 @@ async def serve_peer(host: str, port: int) -> None:
         _handler,
         host,
         port,
-        subprotocols=["ocpp1.6"],  # type: ignore[list-item]
+        subprotocols=["ocpp1.6", "ocpp2.0.1"],  # type: ignore[list-item]
         compression=None,
         backlog=4096,
     ) as server:
