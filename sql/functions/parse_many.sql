@@ -3,7 +3,8 @@
 -- its answer after the single commit.
 --
 -- The high-volume messages of chargers in good standing (Heartbeat and
--- StatusNotification of every version, 1.6 MeterValues) are applied for the
+-- StatusNotification of every version, 1.6 MeterValues, 2.x TransactionEvent
+-- in order) are applied for the
 -- whole batch by a handful of set statements (ocpp._parse_set): the same
 -- rule functions the per-message handlers call with a batch of one, so each
 -- rule is written once. Everything else, and the whole batch when a set
@@ -58,7 +59,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION ocpp.parse_many(text[], text[], text[], jsonb[], text[], text) IS
-    'ocpp.parse for many CALLs at once (element i of each array is one CALL), answers in the same order, all in one transaction: the proxy''s group commit under load. Heartbeat, StatusNotification and 1.6 MeterValues of Accepted chargers are applied by set statements (ocpp._parse_set), the rest one by one; same answers, rows and events either way.';
+    'ocpp.parse for many CALLs at once (element i of each array is one CALL), answers in the same order, all in one transaction: the proxy''s group commit under load. Heartbeat, StatusNotification, 1.6 MeterValues and 2.x TransactionEvents in order of Accepted chargers are applied by set statements (ocpp._parse_set), the rest one by one; same answers, rows and events either way.';
 REVOKE ALL ON FUNCTION ocpp.parse_many(text[], text[], text[], jsonb[], text[], text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION ocpp.parse_many(text[], text[], text[], jsonb[], text[], text) TO pgcsms_proxy;
 
@@ -70,13 +71,15 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$
     SELECT action IN ('Heartbeat', 'StatusNotification') AND ocpp_version IN ('1.6', '2.0.1', '2.1')
         OR action = 'MeterValues' AND ocpp_version = '1.6'
+        OR action = 'TransactionEvent' AND ocpp_version IN ('2.0.1', '2.1')
 $$;
 COMMENT ON FUNCTION ocpp._has_set_rule(text, text) IS
-    'Whether ocpp.parse_many applies this action of this OCPP version by set statements (ocpp._parse_set): Heartbeat and StatusNotification of every version, 1.6 MeterValues.';
+    'Whether ocpp.parse_many applies this action of this OCPP version by set statements (ocpp._parse_set): Heartbeat and StatusNotification of every version, 1.6 MeterValues, 2.x TransactionEvent (those in order: ocpp._v201_events_in_order).';
 
 -- The set path of the group commit. Takes the messages it can apply as a set
 -- (returns their answers; NULL for the others, which ocpp.parse handles):
---   * an action with a set rule: Heartbeat, StatusNotification, 1.6 MeterValues;
+--   * an action with a set rule: Heartbeat, StatusNotification, 1.6 MeterValues,
+--     2.x TransactionEvent that is the next of its session;
 --   * from a charger whose messages are Accepted (the same judgement as
 --     ocpp._dispatch; anything else needs its per-message refusal or policy);
 --   * the charger's only message in the batch (its messages keep their order);
@@ -92,6 +95,8 @@ AS $$
 DECLARE
     window_seconds integer := coalesce(ocpp._setting('resend_window')::integer, 0);
     taken integer[];
+    events integer[];
+    event_answers jsonb[];
     answers jsonb[];
 BEGIN
     SELECT array_agg(m.n ORDER BY m.n) INTO taken
@@ -130,6 +135,24 @@ BEGIN
         END IF;
     END IF;
 
+    -- TransactionEvents that are the next of their session (most): the others
+    -- are left untouched for ocpp.parse.
+    IF EXISTS (SELECT FROM unnest(taken) AS i WHERE actions[i] = 'TransactionEvent') THEN
+        SELECT array_agg(i ORDER BY i) INTO events FROM unnest(taken) AS i WHERE actions[i] = 'TransactionEvent';
+        event_answers := ocpp._v201_events_in_order(
+            ARRAY(SELECT charge_point_ids[i] FROM unnest(events) AS i ORDER BY i),
+            ARRAY(SELECT unique_ids[i] FROM unnest(events) AS i ORDER BY i),
+            ARRAY(SELECT payloads[i] FROM unnest(events) AS i ORDER BY i),
+            ARRAY(SELECT ocpp_versions[i] FROM unnest(events) AS i ORDER BY i));
+        SELECT array_agg(t.i ORDER BY t.i) INTO taken
+          FROM unnest(taken) AS t(i)
+          LEFT JOIN unnest(events, event_answers) AS e(i, answer) ON e.i = t.i
+         WHERE actions[t.i] <> 'TransactionEvent' OR e.answer IS NOT NULL;
+        IF taken IS NULL THEN
+            RETURN NULL;
+        END IF;
+    END IF;
+
     PERFORM ocpp._seen(array_agg(charge_point_ids[i])) FROM unnest(taken) AS i;
     IF EXISTS (SELECT FROM unnest(taken) AS i WHERE actions[i] = 'MeterValues') THEN
         PERFORM ocpp._meter_values_16(array_agg(charge_point_ids[i] ORDER BY i), array_agg(payloads[i] ORDER BY i))
@@ -143,14 +166,17 @@ BEGIN
     END IF;
 
     -- The answers the handlers give: a Heartbeat's from its handler (every
-    -- version's is 1.6's), {} for MeterValues and StatusNotification.
+    -- version's is 1.6's), a TransactionEvent's from ocpp._v201_events_in_order,
+    -- {} for MeterValues and StatusNotification.
     SELECT array_agg(CASE WHEN t.i IS NULL THEN NULL
                           WHEN actions[a.i] = 'Heartbeat'
                           THEN ocpp.on_heartbeat(charge_point_ids[a.i], unique_ids[a.i], payloads[a.i])
+                          WHEN actions[a.i] = 'TransactionEvent' THEN e.answer
                           ELSE '{}'::jsonb END ORDER BY a.i)
       INTO answers
       FROM generate_subscripts(charge_point_ids, 1) AS a(i)
-      LEFT JOIN unnest(taken) AS t(i) ON t.i = a.i;
+      LEFT JOIN unnest(taken) AS t(i) ON t.i = a.i
+      LEFT JOIN unnest(events, event_answers) AS e(i, answer) ON e.i = a.i;
 
     INSERT INTO pgcsms.message_log (charge_point_id, direction, message_type, unique_id, action, payload, node_id)
     SELECT charge_point_ids[i], d.direction, d.message_type, unique_ids[i], actions[i],
@@ -162,4 +188,4 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION ocpp._parse_set(text[], text[], text[], jsonb[], text[], text) IS
-    'The set path of ocpp.parse_many: applies Heartbeat, StatusNotification and 1.6 MeterValues of Accepted chargers (each charger''s only message in the batch, not a possible resend) by set statements, journals them, and returns their answers (NULL for the messages ocpp.parse must handle one by one).';
+    'The set path of ocpp.parse_many: applies Heartbeat, StatusNotification, 1.6 MeterValues and 2.x TransactionEvents in order (ocpp._v201_events_in_order) of Accepted chargers (each charger''s only message in the batch, not a possible resend) by set statements, journals them, and returns their answers (NULL for the messages ocpp.parse must handle one by one).';

@@ -31,15 +31,18 @@ DECLARE
     created boolean := false;
     previous pgcsms.transaction_events;
     this_event_no integer := 0;
-    seq_used boolean;
-    in_order boolean;
-    from_at timestamptz;
-    from_id bigint;
-    added numeric;
     cost jsonb;
     token_info jsonb;
     answer jsonb := '{}';
 BEGIN
+    -- Most events are the next Updated of a session: applied as such
+    -- (ocpp._v201_events_in_order, which the group commit runs for a batch).
+    answer := (ocpp._v201_events_in_order(ARRAY[charge_point_id], ARRAY[unique_id], ARRAY[payload],
+                                          ARRAY[ocpp_version]))[1];
+    IF answer IS NOT NULL THEN
+        RETURN answer;
+    END IF;
+    answer := '{}';
     -- The transaction, made by whichever of its events comes first. Looked up
     -- before inserting: a conflicting INSERT would use up an id.
     SELECT * INTO tx FROM pgcsms.transactions AS t
@@ -104,8 +107,7 @@ BEGIN
      WHERE e.charge_point_id = v201_transaction_event.charge_point_id AND e.remote_id = tx_ref AND e.seq_no = seq
      ORDER BY e.payload = v201_transaction_event.payload DESC, e.event_no DESC
      LIMIT 1;
-    seq_used := FOUND;
-    IF seq_used THEN
+    IF FOUND THEN
         IF previous.payload = payload THEN
             RETURN previous.response;
         END IF;
@@ -120,65 +122,16 @@ BEGIN
                                    'payload', payload));
     END IF;
 
-    -- The common case: the next event in order, saying nothing the derivation
-    -- weighs beyond the newest state and new readings (no token, no end, no
-    -- other EVSE, no reservation, no remote start the session lacked, no
-    -- reading older than the last). Its fields, and the rises of its readings
-    -- after the session's last one (ocpp._energy_register_from), go onto the
-    -- row: what deriving it from every event and reading gives, without
-    -- reading them all (tests/sql/v201/test_transaction_event_in_order.py).
-    in_order := NOT created AND NOT seq_used AND kind = 'Updated' AND seq = tx.last_seq_no + 1
-        AND tx.stop_unique_id IS NULL AND tx.stopped_at IS NULL AND tx.evse_id IS NOT NULL
-        AND coalesce(evse = tx.evse_id, true) AND coalesce(connector = tx.connector_id, true)
-        AND NOT payload ? 'idToken' AND NOT payload ? 'reservationId'
-        AND (NOT info ? 'remoteStartId' OR tx.remote_start_id IS NOT NULL)
-        AND happened_at >= tx.started_at;
-    IF in_order AND payload ? 'meterValue' THEN
-        -- The last reading: its time by the (transaction_id, sampled_at) index, then the last of that time.
-        SELECT r.sampled_at, r.reading_id INTO from_at, from_id
-          FROM ocpp._energy_readings(charge_point_id, tx.id) AS r
-         WHERE r.sampled_at = (SELECT max(l.sampled_at) FROM ocpp._energy_readings(charge_point_id, tx.id) AS l)
-         ORDER BY r.reading_id DESC
-         LIMIT 1;
-        in_order := FOUND AND tx.energy_used_wh IS NOT NULL
-            AND coalesce(from_at <= (SELECT min(ocpp._ts(mv->>'timestamp'))
-                                       FROM jsonb_array_elements(payload->'meterValue') AS mv), false);
-    END IF;
-
-    INSERT INTO pgcsms.transaction_events
-        (charge_point_id, remote_id, seq_no, event_no, transaction_id, event_type, trigger_reason, charger_at, offline,
-         evse_id, connector_id, charging_state, time_spent_charging, stopped_reason, remote_start_id,
-         reservation_id, number_of_phases_used, cable_max_current, id_token, id_token_type,
-         authorization_status, group_id_token, unique_id, payload, response)
-    VALUES (charge_point_id, tx_ref, seq, this_event_no, tx.id, kind, payload->>'triggerReason', happened_at, queued_offline,
-            evse, connector, info->>'chargingState', (info->>'timeSpentCharging')::bigint,
-            CASE WHEN kind = 'Ended' THEN coalesce(info->>'stoppedReason', 'Local') ELSE info->>'stoppedReason' END,
-            (info->>'remoteStartId')::bigint, reservation, (payload->>'numberOfPhasesUsed')::integer,
-            (payload->>'cableMaxCurrent')::integer, token, token_type, token_info->>'status',
-            token_info->>'group_id_token', unique_id, payload, answer);
+    PERFORM ocpp._keep_transaction_events(
+        ARRAY[charge_point_id], ARRAY[unique_id], ARRAY[payload], ARRAY[tx.id], ARRAY[this_event_no],
+        ARRAY[token_info->>'status'], ARRAY[token_info->>'group_id_token'], ARRAY[answer]);
 
     IF payload ? 'meterValue' THEN
         PERFORM ocpp._store_meter_values(charge_point_id, coalesce(evse, tx.evse_id), coalesce(connector, tx.connector_id),
                                          tx.id, true, payload->'meterValue', 'TransactionEvent', ocpp_version);
     END IF;
 
-    IF coalesce(in_order, false) THEN
-        IF payload ? 'meterValue' THEN
-            SELECT max(e.used) INTO added
-              FROM ocpp._energy_register_from(charge_point_id, tx.id, from_at, from_id) AS e;
-        END IF;
-        UPDATE pgcsms.transactions AS t
-           SET charging_state = coalesce(info->>'chargingState', t.charging_state),
-               time_spent_charging = coalesce((info->>'timeSpentCharging')::bigint, t.time_spent_charging),
-               offline = t.offline OR queued_offline,
-               last_seq_no = seq,
-               energy_used_wh = coalesce(t.energy_used_wh + added, t.energy_used_wh),
-               energy_wh = coalesce(round(t.energy_used_wh + added)::bigint, t.energy_wh)
-         WHERE t.id = tx.id
-        RETURNING t.* INTO tx;
-    ELSE
-        tx := ocpp._v201_derive_transaction(tx, count_energy => payload ? 'meterValue' OR kind = 'Ended');
-    END IF;
+    tx := ocpp._v201_derive_transaction(tx, count_energy => payload ? 'meterValue' OR kind = 'Ended');
 
     -- What it costs, by its tariff (sql/functions/tariffs.sql): totalCost answers the Ended event (2.1:
     -- every Updated too, the running cost); kept with the event, so that a resend gets it again.
@@ -226,6 +179,170 @@ END
 $$;
 COMMENT ON FUNCTION ocpp.v201_transaction_event(text, text, jsonb, text) IS
     'OCPP 2.0.1 TransactionEvent (and 2.1''s, ocpp_version recorded on the transaction): keeps the event (ocpp.transaction_events) and its meter values, makes or updates the transaction of (station, transactionId) from all of its events in seqNo order (ocpp._v201_derive_transaction), uses its reservation, links its RequestStartTransaction (remoteStartId, ocpp._remote_start_command_v201) before judging its token, supersedes an older transaction left open on the EVSE, and answers idTokenInfo when it carries an idToken (ocpp._authorize_token; ConcurrentTx only with the v201_concurrent_tx setting on) and totalCost from the session''s tariff when it ended (2.1: also the running cost in every Updated; ocpp._transaction_event_cost). A resend (the same event again) changes nothing and gets the same answer; a different event under a seqNo already used is applied after the ones of that seqNo that came before it and flagged (transaction_event_conflict); an Ended for a transaction never seen makes it and is flagged; nothing is refused.';
+
+-- A TransactionEvent as a row of pgcsms.transaction_events, for any number
+-- of them at once (element i of each array is one): the fields of the
+-- payload, the transaction it belongs to, its place among events of its seqNo
+-- (event_no), what we answered its token and the answer.
+CREATE OR REPLACE FUNCTION ocpp._keep_transaction_events(
+    charge_point_ids text[], unique_ids text[], payloads jsonb[], transaction_ids bigint[], event_nos integer[],
+    authorization_statuses text[], group_id_tokens text[], responses jsonb[])
+RETURNS void
+LANGUAGE plpgsql
+AS $$
+BEGIN
+    INSERT INTO pgcsms.transaction_events
+        (charge_point_id, remote_id, seq_no, event_no, transaction_id, event_type, trigger_reason, charger_at, offline,
+         evse_id, connector_id, charging_state, time_spent_charging, stopped_reason, remote_start_id,
+         reservation_id, number_of_phases_used, cable_max_current, id_token, id_token_type,
+         authorization_status, group_id_token, unique_id, payload, response)
+    SELECT e.charge_point_id, e.info->>'transactionId', (e.payload->>'seqNo')::bigint, e.event_no, e.transaction_id,
+           e.payload->>'eventType', e.payload->>'triggerReason', ocpp._ts(e.payload->>'timestamp'),
+           coalesce((e.payload->>'offline')::boolean, false),
+           (e.payload->'evse'->>'id')::integer, (e.payload->'evse'->>'connectorId')::integer,
+           e.info->>'chargingState', (e.info->>'timeSpentCharging')::bigint,
+           CASE WHEN e.payload->>'eventType' = 'Ended' THEN coalesce(e.info->>'stoppedReason', 'Local')
+                ELSE e.info->>'stoppedReason' END,
+           (e.info->>'remoteStartId')::bigint, (e.payload->>'reservationId')::bigint,
+           (e.payload->>'numberOfPhasesUsed')::integer, (e.payload->>'cableMaxCurrent')::integer,
+           e.payload->'idToken'->>'idToken', e.payload->'idToken'->>'type',
+           e.authorization_status, e.group_id_token, e.unique_id, e.payload, e.response
+      FROM (SELECT u.*, u.payload->'transactionInfo' AS info
+              FROM unnest(charge_point_ids, unique_ids, payloads, transaction_ids, event_nos, authorization_statuses,
+                          group_id_tokens, responses) WITH ORDINALITY
+                   AS u(charge_point_id, unique_id, payload, transaction_id, event_no, authorization_status,
+                        group_id_token, response, n)) AS e
+     ORDER BY e.n;
+END
+$$;
+COMMENT ON FUNCTION ocpp._keep_transaction_events(text[], text[], jsonb[], bigint[], integer[], text[], text[], jsonb[]) IS
+    'Keeps TransactionEvent messages (element i of each array is one) in pgcsms.transaction_events: their fields, transaction, event_no, the authorization answered for their token and the answer.';
+
+-- The common case, for any number of events at once (the group commit's
+-- batch, or the one a handler has): the next Updated of a session, saying
+-- nothing the derivation weighs beyond the newest state and new readings (no
+-- token, no end, no other EVSE, no reservation, no remote start, no reading
+-- older than the session's last). Its fields, and the rises of its readings
+-- after the last one (ocpp._energy_register_from), go onto the row: what
+-- deriving it from every event and reading gives (ocpp._v201_derive_transaction),
+-- without reading them all (tests/sql/v201/test_transaction_event_in_order.py).
+-- Returns the answer of each event applied, NULL for the others (the general
+-- handler's), which it leaves untouched.
+CREATE OR REPLACE FUNCTION ocpp._v201_events_in_order(
+    charge_point_ids text[], unique_ids text[], payloads jsonb[], ocpp_versions text[])
+RETURNS jsonb[]
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    ns integer[];
+    transaction_ids bigint[];
+    from_ats timestamptz[];
+    from_ids bigint[];
+    answers jsonb[];
+BEGIN
+    IF NOT EXISTS (SELECT FROM unnest(payloads) AS p WHERE p->>'eventType' = 'Updated') THEN
+        RETURN NULL;
+    END IF;
+    -- The events that qualify, their transactions locked (in one order), and
+    -- for those with readings the session's last reading: its time by the
+    -- (transaction_id, sampled_at) index, then the last of that time.
+    SELECT array_agg(c.n ORDER BY c.n), array_agg(c.transaction_id ORDER BY c.n),
+           array_agg(c.from_at ORDER BY c.n), array_agg(c.from_id ORDER BY c.n)
+      INTO ns, transaction_ids, from_ats, from_ids
+      FROM (SELECT q.n, q.transaction_id, last.sampled_at AS from_at, last.reading_id AS from_id,
+                   q.payload, q.energy_used_wh
+              FROM (SELECT l.*, count(*) OVER (PARTITION BY l.transaction_id) AS of_transaction
+                      FROM (SELECT m.n, m.payload, t.id AS transaction_id, t.charge_point_id, t.energy_used_wh
+                      FROM unnest(charge_point_ids, payloads) WITH ORDINALITY AS m(charge_point_id, payload, n)
+                      JOIN pgcsms.transactions AS t
+                        ON t.charge_point_id = m.charge_point_id
+                       AND t.remote_id = m.payload->'transactionInfo'->>'transactionId'
+                     WHERE m.payload->>'eventType' = 'Updated'
+                       AND NOT m.payload ? 'idToken' AND NOT m.payload ? 'reservationId'
+                       AND NOT m.payload->'transactionInfo' ? 'remoteStartId'
+                       AND (m.payload->>'seqNo')::bigint = t.last_seq_no + 1
+                       AND t.stop_unique_id IS NULL AND t.stopped_at IS NULL AND t.evse_id IS NOT NULL
+                       AND coalesce((m.payload->'evse'->>'id')::integer = t.evse_id, true)
+                       AND coalesce((m.payload->'evse'->>'connectorId')::integer = t.connector_id, true)
+                       AND ocpp._ts(m.payload->>'timestamp') >= t.started_at
+                     ORDER BY t.id
+                       FOR UPDATE OF t) AS l) AS q
+              LEFT JOIN LATERAL (
+                    SELECT r.sampled_at, r.reading_id
+                      FROM ocpp._energy_readings(q.charge_point_id, q.transaction_id) AS r
+                     WHERE q.payload ? 'meterValue'
+                       AND r.sampled_at = (SELECT max(l.sampled_at)
+                                             FROM ocpp._energy_readings(q.charge_point_id, q.transaction_id) AS l)
+                     ORDER BY r.reading_id DESC
+                     LIMIT 1) AS last ON true
+             WHERE q.of_transaction = 1
+               AND (NOT q.payload ? 'meterValue'
+                    OR q.energy_used_wh IS NOT NULL AND last.sampled_at IS NOT NULL
+                       AND last.sampled_at <= (SELECT min(ocpp._ts(mv->>'timestamp'))
+                                                 FROM jsonb_array_elements(q.payload->'meterValue') AS mv))) AS c;
+    IF ns IS NULL THEN
+        RETURN NULL;
+    END IF;
+
+    PERFORM ocpp._keep_transaction_events(
+        array_agg(charge_point_ids[a.n] ORDER BY a.i), array_agg(unique_ids[a.n] ORDER BY a.i),
+        array_agg(payloads[a.n] ORDER BY a.i), array_agg(transaction_ids[a.i] ORDER BY a.i),
+        array_agg(0 ORDER BY a.i), array_agg(NULL::text ORDER BY a.i), array_agg(NULL::text ORDER BY a.i),
+        array_agg('{}'::jsonb ORDER BY a.i))
+      FROM unnest(ns) WITH ORDINALITY AS a(n, i);
+    IF EXISTS (SELECT FROM unnest(ns) AS a(n) WHERE payloads[a.n] ? 'meterValue') THEN
+        PERFORM ocpp._store_meter_value_sets(
+            array_agg(t.charge_point_id ORDER BY a.i),
+            array_agg(coalesce((payloads[a.n]->'evse'->>'id')::integer, t.evse_id) ORDER BY a.i),
+            array_agg(coalesce((payloads[a.n]->'evse'->>'connectorId')::integer, t.connector_id) ORDER BY a.i),
+            array_agg(t.id ORDER BY a.i), array_agg(true ORDER BY a.i),
+            array_agg(payloads[a.n]->'meterValue' ORDER BY a.i), array_agg('TransactionEvent'::text ORDER BY a.i),
+            array_agg(ocpp_versions[a.n] ORDER BY a.i))
+          FROM unnest(ns) WITH ORDINALITY AS a(n, i)
+          JOIN pgcsms.transactions AS t ON t.id = transaction_ids[a.i]
+         WHERE payloads[a.n] ? 'meterValue';
+    END IF;
+
+    UPDATE pgcsms.transactions AS t
+       SET charging_state = coalesce(e.info->>'chargingState', t.charging_state),
+           time_spent_charging = coalesce((e.info->>'timeSpentCharging')::bigint, t.time_spent_charging),
+           offline = t.offline OR coalesce((e.payload->>'offline')::boolean, false),
+           last_seq_no = (e.payload->>'seqNo')::bigint,
+           energy_used_wh = coalesce(t.energy_used_wh + added.wh, t.energy_used_wh),
+           energy_wh = coalesce(round(t.energy_used_wh + added.wh)::bigint, t.energy_wh)
+      FROM (SELECT charge_point_ids[a.n] AS charge_point_id, transaction_ids[a.i] AS transaction_id,
+                   payloads[a.n] AS payload,
+                   payloads[a.n]->'transactionInfo' AS info, from_ats[a.i] AS from_at, from_ids[a.i] AS from_id
+              FROM unnest(ns) WITH ORDINALITY AS a(n, i)) AS e
+      LEFT JOIN LATERAL (
+            SELECT max(r.used) AS wh
+              FROM ocpp._energy_register_from(e.charge_point_id, e.transaction_id, e.from_at, e.from_id) AS r
+             WHERE e.payload ? 'meterValue') AS added ON true
+     WHERE t.id = e.transaction_id;
+
+    -- What it costs, by its tariff: kept with the event, so that a resend
+    -- gets it again (no tariff, as for most: {}).
+    SELECT array_agg(CASE WHEN c.i IS NULL THEN NULL ELSE c.cost END ORDER BY s.n)
+      INTO answers
+      FROM generate_subscripts(charge_point_ids, 1) AS s(n)
+      LEFT JOIN (SELECT a.n, a.i, ocpp._transaction_event_cost(transaction_ids[a.i], 'Updated', ocpp_versions[a.n]) AS cost
+                   FROM unnest(ns) WITH ORDINALITY AS a(n, i)) AS c ON c.n = s.n;
+    UPDATE pgcsms.transaction_events AS e SET response = answers[a.n]
+      FROM unnest(ns) AS a(n)
+     WHERE answers[a.n] <> '{}'
+       AND (e.charge_point_id, e.remote_id, e.seq_no, e.event_no)
+         = (charge_point_ids[a.n], payloads[a.n]->'transactionInfo'->>'transactionId',
+            (payloads[a.n]->>'seqNo')::bigint, 0);
+
+    PERFORM ocpp._check_clocks(array_agg(charge_point_ids[a.n] ORDER BY a.n), array_agg(unique_ids[a.n] ORDER BY a.n),
+                               array_agg(ocpp._ts(payloads[a.n]->>'timestamp') ORDER BY a.n))
+      FROM unnest(ns) AS a(n)
+     WHERE NOT coalesce((payloads[a.n]->>'offline')::boolean, false);
+    RETURN answers;
+END
+$$;
+COMMENT ON FUNCTION ocpp._v201_events_in_order(text[], text[], jsonb[], text[]) IS
+    'Applies the 2.x TransactionEvents (element i of each array is one) that are the next Updated of their open session and change nothing the derivation weighs beyond the newest state and new, later readings: keeps them, stores their readings, adds their state and energy to the transaction, prices them; returns their answers (NULL for the others, left for ocpp.v201_transaction_event). The same row as ocpp._v201_derive_transaction would make, without reading every event and reading of the session.';
 
 -- A transaction's row from all of its events, in seqNo order (events under
 -- one seqNo in the order they came, event_no): the Started
