@@ -9,7 +9,9 @@ only ask it for things.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
+import functools
 import json
 import math
 import os
@@ -68,16 +70,31 @@ def _tail(path: Path, lines: int = 15) -> str:
 
 
 def pgcsms_command() -> list[str]:
-    """How to run the pgcsms CLI: the installed script, else ``python -m pgcsms.proxy.cli``."""
-    script = shutil.which("pgcsms")
-    if script:
-        return [script]
+    """How to run this checkout's pgcsms CLI (see :func:`checkout_package`)."""
     return [sys.executable, "-m", "pgcsms.proxy.cli"]
+
+
+@functools.cache
+def checkout_package() -> Path:
+    """A directory whose ``pgcsms`` package is this checkout, to put first on PYTHONPATH.
+
+    The repository keeps ``proxy/``, ``sql/`` and ``hardware/`` at its top
+    while they install as ``pgcsms.proxy``...: links to them under a
+    ``pgcsms`` directory make the bench measure the code beside it, never
+    whichever pgcsms happens to be installed or first on PATH.
+    """
+    root = Path(tempfile.mkdtemp(prefix="pgcsms-checkout-"))
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    (root / "pgcsms").mkdir()
+    for part in ("proxy", "sql", "hardware"):
+        (root / "pgcsms" / part).symlink_to(REPO_ROOT / part, target_is_directory=True)
+    return root
 
 
 def _child_env() -> dict[str, str]:
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH")) if p)
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(checkout_package()), str(REPO_ROOT), env.get("PYTHONPATH")) if p)
     env.setdefault("PYTHONUNBUFFERED", "1")
     return env
 

@@ -236,23 +236,17 @@ AS $$
 DECLARE
     ns integer[];
     transaction_ids bigint[];
-    from_ats timestamptz[];
-    from_ids bigint[];
     answers jsonb[];
 BEGIN
     IF NOT EXISTS (SELECT FROM unnest(payloads) AS p WHERE p->>'eventType' = 'Updated') THEN
         RETURN NULL;
     END IF;
-    -- The events that qualify, their transactions locked (in one order), and
-    -- for those with readings the session's last reading: its time by the
-    -- (transaction_id, sampled_at) index, then the last of that time.
-    SELECT array_agg(c.n ORDER BY c.n), array_agg(c.transaction_id ORDER BY c.n),
-           array_agg(c.from_at ORDER BY c.n), array_agg(c.from_id ORDER BY c.n)
-      INTO ns, transaction_ids, from_ats, from_ids
-      FROM (SELECT q.n, q.transaction_id, last.sampled_at AS from_at, last.reading_id AS from_id,
-                   q.payload, q.energy_used_wh
-              FROM (SELECT l.*, count(*) OVER (PARTITION BY l.transaction_id) AS of_transaction
-                      FROM (SELECT m.n, m.payload, t.id AS transaction_id, t.charge_point_id, t.energy_used_wh
+    -- The events that qualify, their transactions locked (in one order); the
+    -- readings of one must all be later than the last the session counted.
+    SELECT array_agg(q.n ORDER BY q.n), array_agg(q.transaction_id ORDER BY q.n)
+      INTO ns, transaction_ids
+      FROM (SELECT l.*, count(*) OVER (PARTITION BY l.transaction_id) AS of_transaction
+              FROM (SELECT m.n, m.payload, t.id AS transaction_id, t.energy_used_wh, t.last_reading_at
                       FROM unnest(charge_point_ids, payloads) WITH ORDINALITY AS m(charge_point_id, payload, n)
                       JOIN pgcsms.transactions AS t
                         ON t.charge_point_id = m.charge_point_id
@@ -267,19 +261,11 @@ BEGIN
                        AND ocpp._ts(m.payload->>'timestamp') >= t.started_at
                      ORDER BY t.id
                        FOR UPDATE OF t) AS l) AS q
-              LEFT JOIN LATERAL (
-                    SELECT r.sampled_at, r.reading_id
-                      FROM ocpp._energy_readings(q.charge_point_id, q.transaction_id) AS r
-                     WHERE q.payload ? 'meterValue'
-                       AND r.sampled_at = (SELECT max(l.sampled_at)
-                                             FROM ocpp._energy_readings(q.charge_point_id, q.transaction_id) AS l)
-                     ORDER BY r.reading_id DESC
-                     LIMIT 1) AS last ON true
-             WHERE q.of_transaction = 1
-               AND (NOT q.payload ? 'meterValue'
-                    OR q.energy_used_wh IS NOT NULL AND last.sampled_at IS NOT NULL
-                       AND last.sampled_at <= (SELECT min(ocpp._ts(mv->>'timestamp'))
-                                                 FROM jsonb_array_elements(q.payload->'meterValue') AS mv))) AS c;
+     WHERE q.of_transaction = 1
+       AND (NOT q.payload ? 'meterValue'
+            OR q.energy_used_wh IS NOT NULL
+               AND q.last_reading_at <= (SELECT min(ocpp._ts(mv->>'timestamp'))
+                                           FROM jsonb_array_elements(q.payload->'meterValue') AS mv));
     IF ns IS NULL THEN
         RETURN NULL;
     END IF;
@@ -309,14 +295,20 @@ BEGIN
            offline = t.offline OR coalesce((e.payload->>'offline')::boolean, false),
            last_seq_no = (e.payload->>'seqNo')::bigint,
            energy_used_wh = coalesce(t.energy_used_wh + added.wh, t.energy_used_wh),
-           energy_wh = coalesce(round(t.energy_used_wh + added.wh)::bigint, t.energy_wh)
+           energy_wh = coalesce(round(t.energy_used_wh + added.wh)::bigint, t.energy_wh),
+           last_reading_at = coalesce(added.last_at, t.last_reading_at),
+           last_reading_id = coalesce(added.last_id, t.last_reading_id)
       FROM (SELECT charge_point_ids[a.n] AS charge_point_id, transaction_ids[a.i] AS transaction_id,
-                   payloads[a.n] AS payload,
-                   payloads[a.n]->'transactionInfo' AS info, from_ats[a.i] AS from_at, from_ids[a.i] AS from_id
+                   payloads[a.n] AS payload, payloads[a.n]->'transactionInfo' AS info
               FROM unnest(ns) WITH ORDINALITY AS a(n, i)) AS e
+      JOIN pgcsms.transactions AS before ON before.id = e.transaction_id
+      -- The rises after the last reading counted, and the new last one.
       LEFT JOIN LATERAL (
-            SELECT max(r.used) AS wh
-              FROM ocpp._energy_register_from(e.charge_point_id, e.transaction_id, e.from_at, e.from_id) AS r
+            SELECT max(r.used) AS wh,
+                   (array_agg(r.sampled_at ORDER BY r.sampled_at DESC, r.reading_id DESC))[1] AS last_at,
+                   (array_agg(r.reading_id ORDER BY r.sampled_at DESC, r.reading_id DESC))[1] AS last_id
+              FROM ocpp._energy_register_from(e.charge_point_id, e.transaction_id, before.last_reading_at,
+                                              before.last_reading_id) AS r
              WHERE e.payload ? 'meterValue') AS added ON true
      WHERE t.id = e.transaction_id;
 
@@ -406,7 +398,9 @@ BEGIN
            meter_start = CASE WHEN count_energy THEN g.meter_start ELSE t.meter_start END,
            meter_stop = CASE WHEN NOT count_energy THEN t.meter_stop WHEN en.n IS NOT NULL THEN g.meter_stop END,
            energy_wh = CASE WHEN count_energy THEN g.energy_wh ELSE t.energy_wh END,
-           energy_used_wh = CASE WHEN count_energy THEN g.energy_used_wh ELSE t.energy_used_wh END
+           energy_used_wh = CASE WHEN count_energy THEN g.energy_used_wh ELSE t.energy_used_wh END,
+           last_reading_at = CASE WHEN count_energy THEN g.last_reading_at ELSE t.last_reading_at END,
+           last_reading_id = CASE WHEN count_energy THEN g.last_reading_id ELSE t.last_reading_id END
       FROM story AS s
       LEFT JOIN energy AS g ON true
       LEFT JOIN events AS st ON st.n = s.start_token_n
@@ -489,12 +483,14 @@ COMMENT ON FUNCTION ocpp._energy_register_from(text, bigint, timestamptz, bigint
 
 CREATE OR REPLACE FUNCTION ocpp._v201_transaction_energy(
     charge_point_id text, transaction_id bigint, OUT meter_start bigint, OUT meter_stop bigint, OUT energy_wh bigint,
-    OUT energy_used_wh numeric)
+    OUT energy_used_wh numeric, OUT last_reading_at timestamptz, OUT last_reading_id bigint)
 LANGUAGE sql STABLE
 AS $$
     SELECT round((array_agg(e.wh ORDER BY e.sampled_at, e.reading_id))[1])::bigint,
            round((array_agg(e.wh ORDER BY e.sampled_at DESC, e.reading_id DESC))[1])::bigint,
-           round(max(e.used))::bigint, max(e.used)
+           round(max(e.used))::bigint, max(e.used),
+           (array_agg(e.sampled_at ORDER BY e.sampled_at DESC, e.reading_id DESC))[1],
+           (array_agg(e.reading_id ORDER BY e.sampled_at DESC, e.reading_id DESC))[1]
       FROM ocpp._energy_register(charge_point_id, transaction_id) AS e
      HAVING count(*) > 0
 $$;
