@@ -223,7 +223,7 @@ COMMENT ON FUNCTION ocpp._keep_transaction_events(text[], text[], jsonb[], bigin
 -- nothing the derivation weighs beyond the newest state and new readings (no
 -- token, no end, no other EVSE, no reservation, no remote start, no reading
 -- older than the session's last). Its fields, and the rises of its readings
--- after the last one (ocpp._energy_register_from), go onto the row: what
+-- after the last one (ocpp._energy_registers_from), go onto the row: what
 -- deriving it from every event and reading gives (ocpp._v201_derive_transaction),
 -- without reading them all (tests/sql/v201/test_transaction_event_in_order.py).
 -- Returns the answer of each event applied, NULL for the others (the general
@@ -236,6 +236,13 @@ AS $$
 DECLARE
     ns integer[];
     transaction_ids bigint[];
+    energy_transactions bigint[];
+    added_transactions bigint[];
+    added_whs numeric[];
+    added_last_ats timestamptz[];
+    added_last_ids bigint[];
+    energy_from_ats timestamptz[];
+    energy_from_ids bigint[];
     answers jsonb[];
 BEGIN
     IF NOT EXISTS (SELECT FROM unnest(payloads) AS p WHERE p->>'eventType' = 'Updated') THEN
@@ -289,6 +296,19 @@ BEGIN
          WHERE payloads[a.n] ? 'meterValue';
     END IF;
 
+    -- The rises after each session's last counted reading, and its new last one.
+    SELECT array_agg(t.id), array_agg(t.last_reading_at), array_agg(t.last_reading_id)
+      INTO energy_transactions, energy_from_ats, energy_from_ids
+      FROM unnest(ns) WITH ORDINALITY AS a(n, i)
+      JOIN pgcsms.transactions AS t ON t.id = transaction_ids[a.i]
+     WHERE payloads[a.n] ? 'meterValue';
+    SELECT array_agg(g.transaction_id), array_agg(g.wh), array_agg(g.last_at), array_agg(g.last_id)
+      INTO added_transactions, added_whs, added_last_ats, added_last_ids
+      FROM (SELECT r.transaction_id, max(r.used) AS wh,
+                   (array_agg(r.sampled_at ORDER BY r.sampled_at DESC, r.reading_id DESC))[1] AS last_at,
+                   (array_agg(r.reading_id ORDER BY r.sampled_at DESC, r.reading_id DESC))[1] AS last_id
+              FROM ocpp._energy_registers_from(energy_transactions, energy_from_ats, energy_from_ids) AS r
+             GROUP BY r.transaction_id) AS g;
     UPDATE pgcsms.transactions AS t
        SET charging_state = coalesce(e.info->>'chargingState', t.charging_state),
            time_spent_charging = coalesce((e.info->>'timeSpentCharging')::bigint, t.time_spent_charging),
@@ -298,18 +318,11 @@ BEGIN
            energy_wh = coalesce(round(t.energy_used_wh + added.wh)::bigint, t.energy_wh),
            last_reading_at = coalesce(added.last_at, t.last_reading_at),
            last_reading_id = coalesce(added.last_id, t.last_reading_id)
-      FROM (SELECT charge_point_ids[a.n] AS charge_point_id, transaction_ids[a.i] AS transaction_id,
-                   payloads[a.n] AS payload, payloads[a.n]->'transactionInfo' AS info
+      FROM (SELECT transaction_ids[a.i] AS transaction_id, payloads[a.n] AS payload,
+                   payloads[a.n]->'transactionInfo' AS info
               FROM unnest(ns) WITH ORDINALITY AS a(n, i)) AS e
-      JOIN pgcsms.transactions AS before ON before.id = e.transaction_id
-      -- The rises after the last reading counted, and the new last one.
-      LEFT JOIN LATERAL (
-            SELECT max(r.used) AS wh,
-                   (array_agg(r.sampled_at ORDER BY r.sampled_at DESC, r.reading_id DESC))[1] AS last_at,
-                   (array_agg(r.reading_id ORDER BY r.sampled_at DESC, r.reading_id DESC))[1] AS last_id
-              FROM ocpp._energy_register_from(e.charge_point_id, e.transaction_id, before.last_reading_at,
-                                              before.last_reading_id) AS r
-             WHERE e.payload ? 'meterValue') AS added ON true
+      LEFT JOIN unnest(added_transactions, added_whs, added_last_ats, added_last_ids)
+                AS added(transaction_id, wh, last_at, last_id) ON added.transaction_id = e.transaction_id
      WHERE t.id = e.transaction_id;
 
     -- What it costs, by its tariff: kept with the event, so that a resend
@@ -425,61 +438,68 @@ COMMENT ON FUNCTION ocpp._v201_derive_transaction(pgcsms.transactions, boolean) 
 -- that would mean more power than energy_step_max_kw is no energy the EV took
 -- (a register read as 0 at Transaction.Begin, by a station just back from an
 -- offline period, and then the lifetime register); a fall (a meter replaced
--- or reset) counts nothing. The one home of that rule: the session's
--- energy_wh (ocpp._v201_transaction_energy) and its cost
--- (sql/functions/tariffs.sql) both read it.
+-- or reset) counts nothing. The rule lives in ocpp._energy_registers_from;
+-- this is a whole session, which the session's energy_wh
+-- (ocpp._v201_transaction_energy) and its cost (sql/functions/tariffs.sql)
+-- read. charge_point_id names the session's charger for the reader: its
+-- readings are known by the transaction alone (ocpp._energy_readings).
 CREATE OR REPLACE FUNCTION ocpp._energy_register(charge_point_id text, transaction_id bigint)
 RETURNS TABLE (sampled_at timestamptz, reading_id bigint, wh numeric, used numeric)
 LANGUAGE sql STABLE
 AS $$
-    SELECT * FROM ocpp._energy_register_from(charge_point_id, transaction_id, '-infinity', 0)
+    SELECT r.sampled_at, r.reading_id, r.wh, r.used
+      FROM ocpp._energy_registers_from(ARRAY[transaction_id], ARRAY['-infinity'::timestamptz], ARRAY[0::bigint]) AS r
 $$;
 COMMENT ON FUNCTION ocpp._energy_register(text, bigint) IS
     'The Energy.Active.Import.Register readings of a transaction (outlet, all phases) in time order, each with wh (the reading) and used (the energy taken up to it: the sum of the rises, leaving out a fall and a rise that means more average power than the energy_step_max_kw setting, 1000 kW: a register of 0 then the lifetime register). Used by energy_wh and by the cost.';
 
 -- The readings that count, in the order they count: time, then arrival.
-CREATE OR REPLACE FUNCTION ocpp._energy_readings(charge_point_id text, transaction_id bigint)
+-- Those of the transaction's own charger: a reading is transaction_known only
+-- when its charger's transaction has that id (so no charge_point_id test,
+-- which led PostgreSQL to read all of a charger's readings by its key).
+CREATE OR REPLACE FUNCTION ocpp._energy_readings(transaction_id bigint)
 RETURNS TABLE (sampled_at timestamptz, reading_id bigint, wh numeric)
 LANGUAGE sql STABLE
 AS $$
     SELECT v.sampled_at, v.id, v.normalized_value::numeric
       FROM pgcsms.meter_values AS v
-     WHERE v.transaction_id = _energy_readings.transaction_id
-       AND v.charge_point_id = _energy_readings.charge_point_id AND v.transaction_known
+     WHERE v.transaction_id = _energy_readings.transaction_id AND v.transaction_known
        AND v.measurand = 'Energy.Active.Import.Register' AND v.phase IS NULL AND v.location = 'Outlet'
        AND v.normalized_value IS NOT NULL
 $$;
-COMMENT ON FUNCTION ocpp._energy_readings(text, bigint) IS
-    'The readings a 2.x session''s energy is counted from: Energy.Active.Import.Register at the outlet, all phases together, normalised to Wh; in the order they count, (sampled_at, reading_id).';
+COMMENT ON FUNCTION ocpp._energy_readings(bigint) IS
+    'The readings a 2.x session''s energy is counted from: Energy.Active.Import.Register at the outlet, all phases together, normalised to Wh, sent by the session''s charger (transaction_known); in the order they count, (sampled_at, reading_id).';
 
--- The rule itself, from one reading on: the energy of the readings after
--- (from_at, from_id), each rise measured from the one before (the reading
--- at (from_at, from_id) itself adds nothing). From the start, a whole
--- session; from its last reading, what new readings add.
-CREATE OR REPLACE FUNCTION ocpp._energy_register_from(
-    charge_point_id text, transaction_id bigint, from_at timestamptz, from_id bigint)
-RETURNS TABLE (sampled_at timestamptz, reading_id bigint, wh numeric, used numeric)
+-- The rule itself, for many sessions at once, each from one of its readings
+-- on: the energy of the readings after (from_at, from_id), each rise
+-- measured from the one before (the reading at (from_at, from_id) itself adds
+-- nothing). From the start, a whole session; from its last counted reading,
+-- what new readings add (the group commit's batch of TransactionEvents).
+CREATE OR REPLACE FUNCTION ocpp._energy_registers_from(
+    transaction_ids bigint[], from_ats timestamptz[], from_ids bigint[])
+RETURNS TABLE (transaction_id bigint, sampled_at timestamptz, reading_id bigint, wh numeric, used numeric)
 LANGUAGE sql STABLE
 AS $$
     WITH readings AS (
-        SELECT r.sampled_at, r.reading_id, r.wh,
+        SELECT s.transaction_id, r.sampled_at, r.reading_id, r.wh,
                r.wh - lag(r.wh) OVER w AS rise,
                extract(epoch FROM r.sampled_at - lag(r.sampled_at) OVER w) AS seconds
-          FROM ocpp._energy_readings(charge_point_id, transaction_id) AS r
-         WHERE r.sampled_at >= from_at AND (r.sampled_at, r.reading_id) >= (from_at, from_id)
-        WINDOW w AS (ORDER BY r.sampled_at, r.reading_id)),
+          FROM unnest(transaction_ids, from_ats, from_ids) AS s(transaction_id, from_at, from_id)
+         CROSS JOIN LATERAL ocpp._energy_readings(s.transaction_id) AS r
+         WHERE r.sampled_at >= s.from_at AND (r.sampled_at, r.reading_id) >= (s.from_at, s.from_id)
+        WINDOW w AS (PARTITION BY s.transaction_id ORDER BY r.sampled_at, r.reading_id)),
     -- Once, not for every reading.
     limit_kw AS MATERIALIZED (
         SELECT CASE WHEN value ~ '^\d{1,9}(\.\d{1,6})?$' THEN value::numeric ELSE 1000 END AS kw
           FROM (SELECT ocpp._setting('energy_step_max_kw') AS value) AS s)
     -- kW * s / 3.6 = Wh
-    SELECT r.sampled_at, r.reading_id, r.wh,
+    SELECT r.transaction_id, r.sampled_at, r.reading_id, r.wh,
            sum(CASE WHEN r.rise > 0 AND r.rise <= l.kw * r.seconds / 3.6 THEN r.rise ELSE 0 END)
-               OVER (ORDER BY r.sampled_at, r.reading_id)
+               OVER (PARTITION BY r.transaction_id ORDER BY r.sampled_at, r.reading_id)
       FROM readings AS r CROSS JOIN limit_kw AS l
 $$;
-COMMENT ON FUNCTION ocpp._energy_register_from(text, bigint, timestamptz, bigint) IS
-    'ocpp._energy_register from the reading (from_at, from_id) on: used counts the rises after it. The one home of the energy rule: a rise that means more average power than energy_step_max_kw, or a fall, counts nothing.';
+COMMENT ON FUNCTION ocpp._energy_registers_from(bigint[], timestamptz[], bigint[]) IS
+    'The one home of the energy rule of 2.x sessions: for each session transaction_ids[i] its readings from (from_ats[i], from_ids[i]) on, in order, used counting the rises after that reading, leaving out a fall and a rise that means more average power than energy_step_max_kw. ocpp._energy_register is one session from its start.';
 
 CREATE OR REPLACE FUNCTION ocpp._v201_transaction_energy(
     charge_point_id text, transaction_id bigint, OUT meter_start bigint, OUT meter_stop bigint, OUT energy_wh bigint,
