@@ -191,7 +191,8 @@ async def _tables(db: asyncpg.Connection) -> dict[str, list[str]]:
              FROM information_schema.columns AS c
              JOIN information_schema.tables AS t USING (table_schema, table_name)
             WHERE c.table_schema = 'pgcsms' AND t.table_type = 'BASE TABLE'
-              AND NOT (c.data_type = 'bigint' AND c.column_name IN ('id', 'command_id', 'remote_command_id', 'last_reading_id'))
+              AND NOT (c.data_type = 'bigint'
+                       AND c.column_name IN ('id', 'command_id', 'remote_command_id', 'last_reading_id'))
               AND c.column_name NOT IN ('password_hash')
             GROUP BY c.table_name""")
     return {r["table_name"]: r["columns"] for r in rows}
