@@ -6,8 +6,9 @@ proxy would send back.  Two forms:
 
 * ``single``: one message a round trip, ``concurrency`` connections each looping
   over a prepared ``SELECT * FROM ocpp.parse($1, $2, $3, $4::jsonb)``;
-* ``batched``: ``batch`` messages a round trip, through ``unnest`` and
-  ``LATERAL ocpp.parse(...)``, ``concurrency`` connections at once.
+* ``batched``: ``batch`` messages a round trip through ``ocpp.parse_many``
+  (the proxy's group commit: set statements for the high-volume messages),
+  ``concurrency`` connections at once.
 
 A worker process like :mod:`bench.loadgen`: JSON commands on stdin, results on
 stdout.  ``{"cmd": "prepare", "protocol": "1.6"}`` BootNotifications every charger
@@ -39,19 +40,16 @@ from bench.common import (
     transaction_id,
 )
 
-__all__ = ["BATCH_SQL", "BATCH_SQL_VERSION", "SINGLE_SQL", "SINGLE_SQL_VERSION", "Limit", "main"]
+__all__ = ["BATCH_SQL", "SINGLE_SQL", "SINGLE_SQL_VERSION", "Limit", "main"]
 
 SINGLE_SQL = "SELECT * FROM ocpp.parse($1::text, $2::text, $3::text, $4::jsonb)"
+#: The proxy's group commit: ``ocpp.parse_many`` (every message of the batch in the version given last).
 BATCH_SQL = (
-    "SELECT p.* FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS m(cp, uid, act, pl),"
-    " LATERAL ocpp.parse(m.cp, m.uid, m.act, m.pl::jsonb) AS p"
+    "SELECT * FROM ocpp.parse_many($1::text[], $2::text[], $3::text[], $4::jsonb[],"
+    " array_fill($5::text, ARRAY[cardinality($1::text[])]), 'bench-limit')"
 )
-#: The same with the OCPP version as last parameter (2.0.1; 1.6 keeps the forms above).
+#: The single form with the OCPP version as last parameter (2.0.1; 1.6 keeps the form above).
 SINGLE_SQL_VERSION = "SELECT * FROM ocpp.parse($1::text, $2::text, $3::text, $4::jsonb, $5::text)"
-BATCH_SQL_VERSION = (
-    "SELECT p.* FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS m(cp, uid, act, pl),"
-    " LATERAL ocpp.parse(m.cp, m.uid, m.act, m.pl::jsonb, $5::text) AS p"
-)
 
 
 def _split(frame: bytes) -> tuple[str, str]:
@@ -86,9 +84,11 @@ class Limit:
 
     def _sql(self, form: str) -> tuple[str, tuple[str, ...]]:
         """The statement of ``form`` and its extra parameters (the version, for 2.0.1)."""
+        if form != "single":
+            return BATCH_SQL, (self.protocol,)
         if self.protocol == "1.6":
-            return (SINGLE_SQL if form == "single" else BATCH_SQL), ()
-        return (SINGLE_SQL_VERSION if form == "single" else BATCH_SQL_VERSION), (self.protocol,)
+            return SINGLE_SQL, ()
+        return SINGLE_SQL_VERSION, (self.protocol,)
 
     async def _pool(self, size: int) -> asyncpg.Pool:
         if self.pool is None or self.pool.get_max_size() < size:
