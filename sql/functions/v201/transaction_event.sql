@@ -479,6 +479,13 @@ CREATE OR REPLACE FUNCTION ocpp._energy_registers_from(
     transaction_ids bigint[], from_ats timestamptz[], from_ids bigint[])
 RETURNS TABLE (transaction_id bigint, sampled_at timestamptz, reading_id bigint, wh numeric, used numeric)
 LANGUAGE sql STABLE
+-- Each session's readings by the (transaction_id, sampled_at) index, from
+-- where it counts. PostgreSQL cannot know how many sessions the arrays hold
+-- and, planning when the readings were few (a new installation), would hash
+-- all of them instead, and keep doing so as they grow.
+SET enable_seqscan = off
+SET enable_hashjoin = off
+SET enable_mergejoin = off
 AS $$
     WITH readings AS (
         SELECT s.transaction_id, r.sampled_at, r.reading_id, r.wh,
