@@ -147,19 +147,24 @@ class Limit:
         hist = Histogram()
         counted = 0
         errors: Counter[str] = Counter()
-        ids = self.ids
-        position = 0
+        # Each worker has chargers of its own, as each charger has one
+        # connection: a charger's messages go one after the other, never two
+        # at once (a 2.0.1 TransactionEvent that overtook the one before it
+        # would be a late event, not the next of its session).
+        shares = [self.ids[w::concurrency] for w in range(concurrency)]
+        positions = [0] * concurrency
 
-        def take(n: int) -> list[tuple[str, str, str, str]]:
-            nonlocal position
+        def take(worker: int, n: int) -> list[tuple[str, str, str, str]]:
+            ids = shares[worker]
             out = []
-            for _ in range(n):
+            for _ in range(min(n, len(ids))):
+                position = positions[worker]
                 cp = ids[position % len(ids)]
                 out.append(self._message(cp, actions[(position // len(ids)) % len(actions)]))
-                position += 1
+                positions[worker] = position + 1
             return out
 
-        async def worker() -> None:
+        async def worker(number: int) -> None:
             nonlocal counted
             async with pool.acquire() as conn:
                 sql, extra = self._sql(form)
@@ -169,7 +174,7 @@ class Limit:
                         t0 = time.perf_counter()
                         if t0 >= end:
                             return
-                        (msg,) = take(1)
+                        (msg,) = take(number, 1)
                         record = await stmt.fetchrow(*msg, *extra)
                         t1 = time.perf_counter()
                         if record is None or record["error_code"]:
@@ -183,7 +188,7 @@ class Limit:
                         t0 = time.perf_counter()
                         if t0 >= end:
                             return
-                        msgs = take(batch)
+                        msgs = take(number, batch)
                         cols = [list(c) for c in zip(*msgs, strict=True)]
                         records = await stmt.fetch(*cols, *extra)
                         t1 = time.perf_counter()
@@ -196,7 +201,7 @@ class Limit:
                             counted += len(records) - len(bad)
                             hist.add(t1 - t0)
 
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        await asyncio.gather(*(worker(number) for number in range(concurrency)))
         return {
             "form": form,
             "concurrency": concurrency,

@@ -12,14 +12,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib
 import importlib.metadata
 import logging
 import os
 import signal
 import socket
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from . import config, logging_setup
 from .config import Config, ConfigError
@@ -264,13 +266,11 @@ def _run_configured(args: argparse.Namespace, settings: Config) -> int:
             assert notifier is not None
             # Chosen outside the except clause: a failure while serving must not
             # carry "No module named uvloop" as its context.
+            run: Callable[[Coroutine[Any, Any, None]], None] = asyncio.run
+            with contextlib.suppress(ImportError):  # the "fast" extra
+                run = importlib.import_module("uvloop").run
             try:
-                import uvloop  # type: ignore[import-not-found]
-            except ImportError:
-                uvloop = None
-            try:
-                (asyncio.run if uvloop is None else uvloop.run)(
-                    _serve(_Serving(args, settings, notifier), database))
+                run(_serve(_Serving(args, settings, notifier), database))
             finally:
                 notifier.close()
         elif command == "rfid":
