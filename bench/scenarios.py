@@ -200,9 +200,11 @@ async def _steady_limit(run: Run, settings: Settings) -> dict[str, Any]:
     db = await run.database()
     if not await db.has_function("ocpp", "parse"):
         raise TargetUnavailable("ocpp.parse does not exist yet in the migrated schema")
-    if settings.protocol == "2.0.1" and db.monitor is not None:
-        # A 2.0.1 station still Pending gets SecurityError for its TransactionEvents:
-        # accept unknown chargers as pgcsms serve's start does, also when limit runs alone.
+    if db.monitor is not None:
+        # Chargers Accepted, as pgcsms serve's start makes them, also when the
+        # limit runs alone: a 2.0.1 station still Pending gets SecurityError
+        # for its TransactionEvents, and a Pending charger's messages take the
+        # per-message path of ocpp.parse_many.
         await db.monitor.execute("SELECT ocpp.set_setting('unknown_charge_points', 'accept')")
     pool = await run.start_limit(db.dsn, settings.chargers, "bench-limit-")
     try:

@@ -52,10 +52,9 @@ CREATE OR REPLACE FUNCTION ocpp._store_meter_value_sets(
     transactions_known boolean[], meter_values jsonb[], sources text[], ocpp_versions text[])
 RETURNS void
 LANGUAGE plpgsql
--- One plan for every call: with the version's defaults as parameters, each
--- custom plan looks cheaper than the generic one, so PostgreSQL planned this
--- INSERT again on every call (5x the cost of a MeterValues; bench/README.md).
-SET plan_cache_mode = force_generic_plan
+-- Planned once: ocpp.parse and ocpp.parse_many, which run every handler, force
+-- generic plans (a custom plan of this INSERT, made again on every call, cost
+-- 5x a MeterValues; bench/README.md).
 AS $$
 BEGIN
     INSERT INTO pgcsms.meter_values

@@ -252,19 +252,22 @@ BEGIN
     PERFORM pg_advisory_xact_lock(hashtextextended(_replayed_answer.charge_point_id || '/' || _replayed_answer.unique_id, 0));
     -- A resend is the same CALL: same uniqueId, action and payload. Only a
     -- committed CALLRESULT is replayed; a CALLERROR (nothing applied) lets the
-    -- resend be handled afresh.
+    -- resend be handled afresh. The journal rows of this uniqueId first, by
+    -- their index: asked for the newest, PostgreSQL would rather walk the
+    -- charger's whole journal backwards by id.
+    WITH same_id AS MATERIALIZED (
+        SELECT m.id, m.direction, m.message_type, m.action, m.payload, m.at
+          FROM pgcsms.message_log AS m
+         WHERE m.charge_point_id = _replayed_answer.charge_point_id AND m.unique_id = _replayed_answer.unique_id)
     SELECT o.payload, o.at INTO result, answered_at
-      FROM (SELECT m.id FROM pgcsms.message_log AS m
-             WHERE m.charge_point_id = _replayed_answer.charge_point_id AND m.unique_id = _replayed_answer.unique_id
-               AND m.direction = 'in' AND m.message_type = 2 AND m.action = _replayed_answer.action
-               AND m.payload = _replayed_answer.payload
-               AND m.at > now() - make_interval(secs => window_seconds)
-             ORDER BY m.id DESC LIMIT 1) AS i
+      FROM (SELECT c.id FROM same_id AS c
+             WHERE c.direction = 'in' AND c.message_type = 2 AND c.action = _replayed_answer.action
+               AND c.payload = _replayed_answer.payload AND c.at > now() - make_interval(secs => window_seconds)
+             ORDER BY c.id DESC LIMIT 1) AS i
      CROSS JOIN LATERAL (
-            SELECT m.payload, m.at, m.message_type FROM pgcsms.message_log AS m
-             WHERE m.charge_point_id = _replayed_answer.charge_point_id AND m.unique_id = _replayed_answer.unique_id
-               AND m.direction = 'out' AND m.action = _replayed_answer.action AND m.id > i.id
-             ORDER BY m.id LIMIT 1) AS o
+            SELECT a.payload, a.at, a.message_type FROM same_id AS a
+             WHERE a.direction = 'out' AND a.action = _replayed_answer.action AND a.id > i.id
+             ORDER BY a.id LIMIT 1) AS o
      WHERE o.message_type = 3;
     committed := answered_at IS NOT NULL;
 END
@@ -285,12 +288,16 @@ BEGIN
     END IF;
     -- As for a CALL: two copies racing meet here, the second waits for the first.
     PERFORM pg_advisory_xact_lock(hashtextextended(_replayed_send.charge_point_id || '/' || _replayed_send.unique_id, 0));
-    SELECT m.at INTO applied_at FROM pgcsms.message_log AS m
-     WHERE m.charge_point_id = _replayed_send.charge_point_id AND m.unique_id = _replayed_send.unique_id
-       AND m.direction = 'in' AND m.message_type = 6 AND m.action = _replayed_send.action
-       AND m.payload = _replayed_send.payload AND m.error_code IS NULL AND m.error_detail IS NULL
-       AND m.at > now() - make_interval(secs => window_seconds)
-     ORDER BY m.id DESC LIMIT 1;
+    -- By the (charge_point_id, unique_id) index, as for a CALL.
+    WITH same_id AS MATERIALIZED (
+        SELECT m.id, m.direction, m.message_type, m.action, m.payload, m.error_code, m.error_detail, m.at
+          FROM pgcsms.message_log AS m
+         WHERE m.charge_point_id = _replayed_send.charge_point_id AND m.unique_id = _replayed_send.unique_id)
+    SELECT c.at INTO applied_at FROM same_id AS c
+     WHERE c.direction = 'in' AND c.message_type = 6 AND c.action = _replayed_send.action
+       AND c.payload = _replayed_send.payload AND c.error_code IS NULL AND c.error_detail IS NULL
+       AND c.at > now() - make_interval(secs => window_seconds)
+     ORDER BY c.id DESC LIMIT 1;
     RETURN applied_at;
 END
 $$;
