@@ -30,7 +30,8 @@ const server = new RPCServer({
   strictMode: true,
 });
 
-function handle201(client, state) {
+// What both versions say alike: BootNotification and Heartbeat.
+function handleCommon(client, state) {
   client.handle('BootNotification', () => {
     state.booted = true;
     state.messages += 1;
@@ -40,6 +41,9 @@ function handle201(client, state) {
     state.messages += 1;
     return { currentTime: new Date().toISOString() };
   });
+}
+
+function handle201(client, state) {
   client.handle('StatusNotification', ({ params }) => {
     state.messages += 1;
     state.status = params.connectorStatus;
@@ -56,20 +60,12 @@ server.on('client', (client) => {
   const state = { booted: false, messages: 0, status: null };
   chargers.set(client.identity, state);
   client.on('close', () => chargers.delete(client.identity));
+  handleCommon(client, state);
   if (client.protocol === 'ocpp2.0.1') {
     handle201(client, state);
     return;
   }
 
-  client.handle('BootNotification', () => {
-    state.booted = true;
-    state.messages += 1;
-    return { status: 'Accepted', interval, currentTime: new Date().toISOString() };
-  });
-  client.handle('Heartbeat', () => {
-    state.messages += 1;
-    return { currentTime: new Date().toISOString() };
-  });
   client.handle('StatusNotification', ({ params }) => {
     state.messages += 1;
     state.status = params.status;
