@@ -272,7 +272,10 @@ BEGIN
        AND (NOT q.payload ? 'meterValue'
             OR q.energy_used_wh IS NOT NULL
                AND q.last_reading_at <= (SELECT min(ocpp._ts(mv->>'timestamp'))
-                                           FROM jsonb_array_elements(q.payload->'meterValue') AS mv));
+                                           FROM jsonb_array_elements(q.payload->'meterValue') AS mv)
+            -- No reading counted yet (a station that sends none, or not yet):
+            -- if this event brings the first, the session is derived below.
+            OR q.energy_used_wh IS NULL AND q.last_reading_at IS NULL);
     IF ns IS NULL THEN
         RETURN NULL;
     END IF;
@@ -324,6 +327,14 @@ BEGIN
       LEFT JOIN unnest(added_transactions, added_whs, added_last_ats, added_last_ids)
                 AS added(transaction_id, wh, last_at, last_id) ON added.transaction_id = e.transaction_id
      WHERE t.id = e.transaction_id;
+
+    -- Sessions whose first counted readings came now: derived from all of
+    -- their events and readings, once (those without any stay as updated).
+    PERFORM ocpp._v201_derive_transaction(t, count_energy => true)
+       FROM unnest(ns) WITH ORDINALITY AS a(n, i)
+       JOIN pgcsms.transactions AS t ON t.id = transaction_ids[a.i]
+      WHERE payloads[a.n] ? 'meterValue' AND t.energy_used_wh IS NULL
+        AND EXISTS (SELECT FROM ocpp._energy_readings(t.id));
 
     -- What it costs, by its tariff: kept with the event, so that a resend
     -- gets it again (no tariff, as for most: {}).
