@@ -84,9 +84,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--chargers", type=int, default=None,
                         help="simulated chargers (steady 200, idle and storm 10000, fanout 1000)")
     parser.add_argument("--protocol", choices=PROTOCOLS, default="1.6",
-                        help="steady: the OCPP version the chargers speak (default 1.6); with"
-                             " 2.0.1 each charger opens a transaction and sends TransactionEvent"
-                             " Updated instead of MeterValues")
+                        help="steady, idle, storm: the OCPP version the chargers speak (default"
+                             " 1.6); in steady with 2.0.1 each charger opens a transaction and sends"
+                             " TransactionEvent Updated instead of MeterValues")
     parser.add_argument("--json", type=Path, default=None, help="write the results here too")
     parser.add_argument("--dsn", default=None,
                         help="use this PostgreSQL instead of an embedded one (it gets migrated)")
@@ -136,8 +136,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.targets = args.targets or list(defaults["targets"])
     if args.chargers < 1 or args.duration <= 0:
         parser.error("--chargers and --duration must be positive")
-    if args.protocol != "1.6" and args.scenario != "steady":
-        parser.error("--protocol 2.0.1 is only for the steady scenario")
+    if args.protocol != "1.6" and args.scenario not in ("steady", "idle", "storm"):
+        parser.error("--protocol 2.0.1 is for the steady, idle and storm scenarios")
     return args
 
 

@@ -18,7 +18,8 @@ Commands (all times are epoch seconds; every phase is bounded in time):
     then BootNotification each.  ``protocol`` (default: the process's ``--protocol``)
     sets the OCPP version of the chargers from then on: subprotocol ``ocpp1.6`` or
     ``ocpp2.0.1``; with 2.0.1 each booted charger then opens its transaction (a
-    TransactionEvent Started) that the load's TransactionEvent Updated belong to.
+    TransactionEvent Started) that the load's TransactionEvent Updated belong to,
+    unless ``"transactions": false`` (idle).
 ``{"cmd": "closed", "start_at": T, "warmup": 1, "duration": 10, "mix": "meter"}``
     Closed loop: each charger sends a CALL, awaits its CALLRESULT, sends the next.
 ``{"cmd": "open", "start_at": T, "warmup": 1, "duration": 10, "rate": 1000, "mix": "meter"}``
@@ -660,7 +661,7 @@ class Generator:
         return str(info.get("status", "?")) if isinstance(info, dict) else "no idTokenInfo"
 
     async def connect(self, concurrency: int, boot: bool, timeout: float,
-                      attempts: int = 3) -> dict[str, Any]:
+                      attempts: int = 3, open_transactions: bool = True) -> dict[str, Any]:
         """Connect (and boot) every charger not yet connected, ``concurrency`` at a time.
 
         A charger that fails tries again after a second or so, ``attempts`` times in
@@ -673,7 +674,7 @@ class Generator:
         statuses: Counter[str] = Counter()
         tx_statuses: Counter[str] = Counter()
         sem = asyncio.Semaphore(max(1, concurrency))
-        opens_tx = boot and self.protocol == "2.0.1"
+        opens_tx = boot and open_transactions and self.protocol == "2.0.1"
 
         async def one(charger: Charger) -> None:
             for attempt in range(attempts):
@@ -896,7 +897,8 @@ async def _dispatch(gen: Generator, cmd: dict[str, Any]) -> dict[str, Any]:
         gen.set_protocol(str(cmd["protocol"]))
     if name == "connect":
         return await gen.connect(int(cmd.get("concurrency", 100)), bool(cmd.get("boot", True)),
-                                 float(cmd.get("timeout", 60)), int(cmd.get("attempts", 3)))
+                                 float(cmd.get("timeout", 60)), int(cmd.get("attempts", 3)),
+                                 bool(cmd.get("transactions", True)))
     if name == "closed":
         return await gen.closed(float(cmd["start_at"]), float(cmd.get("warmup", 1.0)),
                                 float(cmd["duration"]), str(cmd.get("mix", "meter")),

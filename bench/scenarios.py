@@ -275,7 +275,8 @@ async def _idle_target(run: Run, settings: Settings, name: str) -> dict[str, Any
         async with run.loadgen(server.url, settings.chargers, settings.procs,
                                f"bench-idle-{name}-") as pool:
             connect = merge_connect(await pool.ask_all(
-                {"cmd": "connect", "concurrency": settings.connect_concurrency, "timeout": 300},
+                {"cmd": "connect", "concurrency": settings.connect_concurrency, "timeout": 300,
+                 "protocol": settings.protocol, "transactions": False},
                 360))
             print(f"[bench]   {name}: {connect['connected']} connected,"
                   f" {connect['booted']} booted in {connect['seconds']} s", flush=True)
@@ -356,7 +357,8 @@ async def _storm_target(run: Run, settings: Settings, name: str) -> dict[str, An
             timeout = settings.duration
             samplers = run.samplers(server, db)
             task = asyncio.create_task(pool.ask_all(
-                {"cmd": "storm", "start_at": start, "timeout": timeout}, timeout + 60))
+                {"cmd": "storm", "start_at": start, "timeout": timeout, "protocol": settings.protocol},
+                timeout + 60))
             await sleep_until(start)
             before = {n: f() for n, f in samplers.items()}
             answers = await task
