@@ -107,7 +107,9 @@ def canonical_error_code(code: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class Call:
+class _Request:
+    """What a CALL and a SEND carry: an action and its payload."""
+
     unique_id: str
     action: str
     payload: dict[str, Any]
@@ -117,6 +119,11 @@ class Call:
 
     def payload_text(self) -> str:
         return self.payload_json or json.dumps(self.payload, ensure_ascii=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Call(_Request):
+    """A CALL: answered with a CALLRESULT or a CALLERROR."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,16 +151,8 @@ class CallResultError:
 
 
 @dataclass(frozen=True, slots=True)
-class Send:
+class Send(_Request):
     """OCPP-J 2.1: an unconfirmed message; it is never answered."""
-
-    unique_id: str
-    action: str
-    payload: dict[str, Any]
-    payload_json: str = field(default="", compare=False, repr=False)
-
-    def payload_text(self) -> str:
-        return self.payload_json or json.dumps(self.payload, ensure_ascii=False)
 
 
 class FrameError(Exception):
