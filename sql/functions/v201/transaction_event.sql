@@ -236,13 +236,14 @@ AS $$
 DECLARE
     ns integer[];
     transaction_ids bigint[];
-    energy_transactions bigint[];
+    evse_ids integer[];
+    connector_ids integer[];
+    from_ats timestamptz[];
+    from_ids bigint[];
     added_transactions bigint[];
     added_whs numeric[];
     added_last_ats timestamptz[];
     added_last_ids bigint[];
-    energy_from_ats timestamptz[];
-    energy_from_ids bigint[];
     answers jsonb[];
 BEGIN
     IF NOT EXISTS (SELECT FROM unnest(payloads) AS p WHERE p->>'eventType' = 'Updated') THEN
@@ -250,10 +251,16 @@ BEGIN
     END IF;
     -- The events that qualify, their transactions locked (in one order); the
     -- readings of one must all be later than the last the session counted.
-    SELECT array_agg(q.n ORDER BY q.n), array_agg(q.transaction_id ORDER BY q.n)
-      INTO ns, transaction_ids
+    -- With each, what the steps below need of its transaction: where its
+    -- readings belong, and (for readings) the last one it counted.
+    SELECT array_agg(q.n ORDER BY q.n), array_agg(q.transaction_id ORDER BY q.n), array_agg(q.evse_id ORDER BY q.n),
+           array_agg(q.connector_id ORDER BY q.n),
+           array_agg(CASE WHEN q.payload ? 'meterValue' THEN q.last_reading_at END ORDER BY q.n),
+           array_agg(q.last_reading_id ORDER BY q.n)
+      INTO ns, transaction_ids, evse_ids, connector_ids, from_ats, from_ids
       FROM (SELECT l.*, count(*) OVER (PARTITION BY l.transaction_id) AS of_transaction
-              FROM (SELECT m.n, m.payload, t.id AS transaction_id, t.energy_used_wh, t.last_reading_at
+              FROM (SELECT m.n, m.payload, t.id AS transaction_id, t.evse_id, t.connector_id, t.energy_used_wh,
+                           t.last_reading_at, t.last_reading_id
                       FROM unnest(charge_point_ids, payloads) WITH ORDINALITY AS m(charge_point_id, payload, n)
                       JOIN pgcsms.transactions AS t
                         ON t.charge_point_id = m.charge_point_id
@@ -288,29 +295,24 @@ BEGIN
       FROM unnest(ns) WITH ORDINALITY AS a(n, i);
     IF EXISTS (SELECT FROM unnest(ns) AS a(n) WHERE payloads[a.n] ? 'meterValue') THEN
         PERFORM ocpp._store_meter_value_sets(
-            array_agg(t.charge_point_id ORDER BY a.i),
-            array_agg(coalesce((payloads[a.n]->'evse'->>'id')::integer, t.evse_id) ORDER BY a.i),
-            array_agg(coalesce((payloads[a.n]->'evse'->>'connectorId')::integer, t.connector_id) ORDER BY a.i),
-            array_agg(t.id ORDER BY a.i), array_agg(true ORDER BY a.i),
+            array_agg(charge_point_ids[a.n] ORDER BY a.i),
+            array_agg(coalesce((payloads[a.n]->'evse'->>'id')::integer, evse_ids[a.i]) ORDER BY a.i),
+            array_agg(coalesce((payloads[a.n]->'evse'->>'connectorId')::integer, connector_ids[a.i]) ORDER BY a.i),
+            array_agg(transaction_ids[a.i] ORDER BY a.i), array_agg(true ORDER BY a.i),
             array_agg(payloads[a.n]->'meterValue' ORDER BY a.i), array_agg('TransactionEvent'::text ORDER BY a.i),
             array_agg(ocpp_versions[a.n] ORDER BY a.i))
           FROM unnest(ns) WITH ORDINALITY AS a(n, i)
-          JOIN pgcsms.transactions AS t ON t.id = transaction_ids[a.i]
          WHERE payloads[a.n] ? 'meterValue';
     END IF;
 
-    -- The rises after each session's last counted reading, and its new last one.
-    SELECT array_agg(t.id), array_agg(t.last_reading_at), array_agg(t.last_reading_id)
-      INTO energy_transactions, energy_from_ats, energy_from_ids
-      FROM unnest(ns) WITH ORDINALITY AS a(n, i)
-      JOIN pgcsms.transactions AS t ON t.id = transaction_ids[a.i]
-     WHERE payloads[a.n] ? 'meterValue';
+    -- The rises after each session's last counted reading, and its new last
+    -- one (none for an event without readings: from_ats is NULL for it).
     SELECT array_agg(g.transaction_id), array_agg(g.wh), array_agg(g.last_at), array_agg(g.last_id)
       INTO added_transactions, added_whs, added_last_ats, added_last_ids
       FROM (SELECT r.transaction_id, max(r.used) AS wh,
                    (array_agg(r.sampled_at ORDER BY r.sampled_at DESC, r.reading_id DESC))[1] AS last_at,
                    (array_agg(r.reading_id ORDER BY r.sampled_at DESC, r.reading_id DESC))[1] AS last_id
-              FROM ocpp._energy_registers_from(energy_transactions, energy_from_ats, energy_from_ids) AS r
+              FROM ocpp._energy_registers_from(transaction_ids, from_ats, from_ids) AS r
              GROUP BY r.transaction_id) AS g;
     UPDATE pgcsms.transactions AS t
        SET charging_state = coalesce(e.info->>'chargingState', t.charging_state),
