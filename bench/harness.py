@@ -103,8 +103,11 @@ class Server:
     """A server process under test, its log, and its process tree."""
 
     def __init__(self, name: str, argv: Sequence[str], port: int, log: Path,
-                 cwd: Path = REPO_ROOT, path: str = "/ocpp/") -> None:
+                 cwd: Path = REPO_ROOT, path: str = "/ocpp/", ready_line: bytes | None = None) -> None:
         self.name = name
+        # Printed once it serves: with --workers the port accepts as soon as the
+        # first worker listens, before the others share it.
+        self.ready_line = ready_line
         self.argv = list(argv)
         self.port = port
         self.log = log
@@ -124,6 +127,8 @@ class Server:
         ok = await asyncio.to_thread(
             wait_for_port, HOST, self.port, timeout, lambda: proc.poll() is None
         )
+        if ok and self.ready_line is not None:
+            ok = await asyncio.to_thread(self._wait_for_line, self.ready_line, timeout)
         if not ok:
             code = proc.poll()
             self.stop()
@@ -132,6 +137,14 @@ class Server:
                 f"{self.name} {state}: {' '.join(self.argv)}\n{_tail(self.log)}"
             )
         self.tree = ProcessTree(proc.pid, self.name)
+
+    def _wait_for_line(self, line: bytes, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.proc is not None and self.proc.poll() is None:
+            if line in self.log.read_bytes():
+                return True
+            time.sleep(0.05)  # a file has no event to await
+        return False
 
     def sample(self) -> CpuSample | None:
         return self.tree.sample() if self.tree is not None else None
@@ -423,7 +436,7 @@ class Run:
         if self.pool_size:
             argv += ["--pool-size", str(self.pool_size)]
         argv += self.serve_args
-        server = Server("pgcsms", argv, port, self.logdir / "pgcsms.log")
+        server = Server("pgcsms", argv, port, self.logdir / "pgcsms.log", ready_line=b"pgcsms: serving ")
         self.servers.append(server)
         await server.start()
         return server, db

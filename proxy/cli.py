@@ -28,9 +28,11 @@ from .config import Config, ConfigError
 from .embedded import EmbeddedPostgres, EmbeddedPostgresError
 from .health import start_health_server
 from .migrate import MigrationError, migrate
+from .server import default_parse_concurrency
 from .simulator import PROTOCOLS as SIMULATED_PROTOCOLS
 from .systemd import Notifier
 from .tls import server_context
+from .workers import Supervisor, worker_node_id
 
 __all__ = ["main"]
 
@@ -158,12 +160,14 @@ def _tls_context(settings: Config):  # type: ignore[no-untyped-def]
 class _Serving:
     """A running ``pgcsms serve``: what SIGHUP reloads and STATUS= reports."""
 
-    __slots__ = ("args", "central", "notifier", "settings", "url")
+    __slots__ = ("args", "central", "notifier", "settings", "url", "worker")
 
-    def __init__(self, args: argparse.Namespace, settings: Config, notifier: Notifier) -> None:
+    def __init__(self, args: argparse.Namespace, settings: Config, notifier: Notifier,
+                 worker: int | None = None) -> None:
         self.args = args
         self.settings = settings
         self.notifier = notifier
+        self.worker = worker  # its index under --workers; None: the only serving process
         self.central: logging_setup.LoggedCentralSystem | None = None
         self.url = ""
 
@@ -202,15 +206,34 @@ class _Serving:
         self.notifier.ready(self.status())
 
 
+def _node_id(settings: Config) -> str:
+    return settings["serve.node_id"] or f"{socket.gethostname()}:{settings['serve.listen'][1]}"
+
+
+def _check_workers(settings: Config) -> None:
+    if settings["serve.workers"] == 1:
+        return
+    if not hasattr(socket, "SO_REUSEPORT") or not hasattr(os, "fork"):
+        raise ConfigError("--workers above 1 needs SO_REUSEPORT and fork (Linux, BSD, macOS)")
+    if settings["serve.listen"][1] == 0:
+        raise ConfigError("--workers above 1 needs a fixed port in --listen: workers share one port, "
+                          "and port 0 would give each its own")
+
+
 async def _serve(serving: _Serving, database: Database) -> None:
     settings = serving.settings
     notifier = serving.notifier
     host, port = settings["serve.listen"]
-    node_id = settings["serve.node_id"] or f"{socket.gethostname()}:{port}"
+    node_id = _node_id(settings)
+    worker = serving.worker
+    if worker is not None:
+        node_id = worker_node_id(node_id, worker)
     central = logging_setup.LoggedCentralSystem(
         database.dsn, host=host, port=port, node_id=node_id, pool_size=settings["serve.pool_size"],
-        parse_concurrency=settings["serve.parse_concurrency"], limits=config.limits(settings),
-        ssl=_tls_context(settings), compression=settings["serve.compression"])
+        parse_concurrency=settings["serve.parse_concurrency"] or default_parse_concurrency(
+            settings["serve.pool_size"], settings["serve.workers"]),
+        limits=config.limits(settings), ssl=_tls_context(settings), compression=settings["serve.compression"],
+        reuse_port=worker is not None)
     serving.central = central
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -226,10 +249,14 @@ async def _serve(serving: _Serving, database: Database) -> None:
             logger.warning("the LISTEN connection is not up after %g s; serving anyway (commands wait for it)",
                            LISTEN_WAIT)
         health_address = settings["serve.health"]
-        health = await start_health_server(central, *health_address) if health_address else None
+        health = None
+        if health_address:  # worker N: the health port + N
+            health_host, health_port = health_address
+            health = await start_health_server(central, health_host, health_port + (worker or 0))
         serving.url = f"{central.scheme}://{host}:{central.port}/ocpp/{{chargePointId}}"
-        database.announce()
-        print(f"pgcsms: serving {serving.url}", file=sys.stderr, flush=True)
+        if worker is None:  # else the supervisor says it, once all workers serve
+            database.announce()
+            print(f"pgcsms: serving {serving.url}", file=sys.stderr, flush=True)
         notifier.ready(serving.status())
         reporters = [asyncio.create_task(notifier.keep_alive()), asyncio.create_task(notifier.report(serving.status))]
         await stop.wait()
@@ -257,6 +284,7 @@ def _run_configured(args: argparse.Namespace, settings: Config) -> int:
         return 2
     if command == "serve":
         _tls_context(settings)  # a mistake there is found before any database is started
+        _check_workers(settings)
     with _database(settings) as database:
         if command == "migrate" or settings["migrate"]:
             _migrate(database)
@@ -269,6 +297,19 @@ def _run_configured(args: argparse.Namespace, settings: Config) -> int:
             run: Callable[[Coroutine[Any, Any, None]], None] = asyncio.run
             with contextlib.suppress(ImportError):  # the "fast" extra
                 run = importlib.import_module("uvloop").run
+            workers = settings["serve.workers"]
+            if workers > 1:
+                def run_worker(index: int, to_supervisor: Notifier) -> int:
+                    run(_serve(_Serving(args, settings, to_supervisor, worker=index), database))
+                    return 0
+
+                supervisor = Supervisor(workers, _node_id(settings), run_worker, notifier=notifier,
+                                        shutdown_timeout=settings["serve.shutdown_timeout"],
+                                        on_serving=database.announce)
+                try:
+                    return supervisor.run()
+                finally:
+                    notifier.close()
             try:
                 run(_serve(_Serving(args, settings, notifier), database))
             finally:

@@ -244,6 +244,9 @@ SETTINGS: tuple[Setting, ...] = (
     _setting("serve.parse_concurrency", _integer(1, 10_000), None, "ocpp.parse round trips at once; more "
              "CALLs share a round trip and a commit (unset: CPU cores, at most pool size - 2)",
              "PGCSMS_PARSE_CONCURRENCY", "--parse-concurrency"),
+    _setting("serve.workers", _integer(1, 256), 1, "serving processes on the one port (SO_REUSEPORT; Linux), "
+             "each a proxy of its own with node id NODE_ID/N; 1: this process serves", "PGCSMS_WORKERS",
+             "--workers"),
     _setting("serve.health", ADDRESS, None, "serve /health and /metrics over HTTP here (unset: off)",
              "PGCSMS_HEALTH", "--health"),
     _setting("serve.compression", BOOLEAN, True, "accept permessage-deflate when a charger offers it",

@@ -35,7 +35,7 @@ from .stats import Stats
 
 __all__ = [
     "COMMAND_CHANNEL", "DEFAULT_MAX_FRAME_BYTES", "EVENT_CHANNEL", "CentralSystem", "Limits", "TokenBucket",
-    "basic_auth_password", "identity_from_path",
+    "basic_auth_password", "default_parse_concurrency", "identity_from_path",
 ]
 
 
@@ -44,6 +44,15 @@ __all__ = [
 # cost a fraction of the memory per connection (bench/README.md: idle).
 _DEFLATE = ServerPerMessageDeflateFactory(server_max_window_bits=10, client_max_window_bits=10,
                                           compress_settings={"memLevel": 3})
+
+
+def default_parse_concurrency(pool_size: int, workers: int = 1) -> int:
+    """``ocpp.parse`` round trips at once when not configured: this process's share of the cores.
+
+    Each round trip in flight keeps one PostgreSQL backend busy; more of them
+    than cores only make the batches smaller (and cost more a message).
+    """
+    return max(1, min(pool_size - 2, (os.cpu_count() or 2) // workers))
 
 
 async def _quiet_parameters(connection: asyncpg.Connection) -> None:
@@ -89,19 +98,22 @@ class CentralSystem(Admission, Connections, Listener):
         # permessage-deflate (RFC 7692) when a station offers it; OCPP-J 2.0.1
         # §3.3 requires a CSMS to support it.
         compression: bool = True,
+        # Share the port with other processes (SO_REUSEPORT): the workers of ``pgcsms serve --workers``.
+        reuse_port: bool = False,
     ) -> None:
         self.dsn = dsn
         self.host = host
         self.port = port
         self.node_id = node_id or f"{host}:{port}"
         self.pool_size = pool_size
-        self.parse_concurrency = parse_concurrency or max(1, min(pool_size - 2, os.cpu_count() or 2))
+        self.parse_concurrency = parse_concurrency or default_parse_concurrency(pool_size)
         self.call_timeout = call_timeout or 30.0
         self._call_timeout_from_database = call_timeout is None
         self.sweep_interval = sweep_interval
         self.limits = limits or Limits()
         self.ssl = ssl
         self.compression = compression
+        self.reuse_port = reuse_port
         self.validators = {version: ocppj.Validator(version) for version in SUBPROTOCOLS.values()}
         self.sessions: dict[str, Session] = {}
         self.pool: asyncpg.Pool | None = None
@@ -158,6 +170,7 @@ class CentralSystem(Admission, Connections, Listener):
             # A fleet reconnects at once after a restart: a short accept queue
             # drops SYNs, and each drop costs the charger seconds of TCP backoff.
             backlog=self.limits.accept_backlog,
+            reuse_port=self.reuse_port or None,
         )
         if self.port == 0:
             self.port = next(iter(self._server.sockets)).getsockname()[1]

@@ -59,24 +59,39 @@ class Notifier:
         if usec.isdigit() and int(usec) > 0 and (not watchdog_pid or watchdog_pid == str(os.getpid())):
             self.watchdog_interval = int(usec) / 2e6
 
+    @classmethod
+    def over(cls, connected: socket.socket, *, watchdog_interval: float | None = None) -> Notifier:
+        """Notifications over a connected datagram socket: a ``--workers`` worker to its supervisor."""
+        notifier = cls({}, unset=False)
+        connected.setblocking(False)
+        notifier._socket = connected
+        notifier.watchdog_interval = watchdog_interval
+        return notifier
+
     @property
     def enabled(self) -> bool:
         """Whether a service manager listens."""
-        return self._address is not None
+        return self._address is not None or self._socket is not None
 
     def notify(self, *fields: str) -> bool:
         """Send ``KEY=VALUE`` fields in one datagram; False when nobody listens or it could not be sent."""
-        if self._address is None:
+        if not self.enabled:
             return False
+        message = "\n".join(fields).encode("utf-8")
         try:
-            if self._socket is None:
-                self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
-                self._socket.setblocking(False)  # never stall the event loop on a full queue
-            self._socket.sendto("\n".join(fields).encode("utf-8"), self._address)
+            if self._address is None:
+                assert self._socket is not None
+                self._socket.send(message)  # connected (Notifier.over)
+            else:
+                if self._socket is None:
+                    self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+                    self._socket.setblocking(False)  # never stall the event loop on a full queue
+                self._socket.sendto(message, self._address)
             self._status = next((f for f in fields if f.startswith("STATUS=")), self._status)
         except OSError as error:
             if not self._failed:  # once: a manager that went away would repeat it every second
-                logger.warning("cannot notify the service manager at %s: %s", self._address.lstrip("\0"), error)
+                logger.warning("cannot notify the service manager at %s: %s",
+                               (self._address or "the supervisor").lstrip("\0"), error)
                 self._failed = True
             return False
         return True
@@ -99,7 +114,7 @@ class Notifier:
 
     async def keep_alive(self) -> None:
         """``WATCHDOG=1`` every half WatchdogSec, while the event loop runs; returns at once without a watchdog."""
-        if self.watchdog_interval is None or self._address is None:
+        if self.watchdog_interval is None or not self.enabled:
             return
         while True:
             self.watchdog()
@@ -107,7 +122,7 @@ class Notifier:
 
     async def report(self, describe: Callable[[], str], every: float = 1.0) -> None:
         """``STATUS=`` with ``describe()`` whenever it changes (looked at every ``every`` seconds)."""
-        if self._address is None:
+        if not self.enabled:
             return
         while True:
             if _status(describe()) != self._status:

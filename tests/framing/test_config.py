@@ -186,6 +186,15 @@ def test_tls_cert_without_its_key_is_refused_before_any_database(capsys):
     assert "--tls-cert and --tls-key go together" in capsys.readouterr().err
 
 
+def test_workers_need_a_fixed_port_and_are_refused_before_any_database(capsys):
+    assert cli.main(["serve", "--dsn", "postgresql://nobody@/nowhere?host=/nonexistent", "--workers", "2",
+                     "--listen", "127.0.0.1:0"]) == 2
+    assert "--workers above 1 needs a fixed port" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as refused:
+        cli.main(["serve", "--workers", "0"])
+    assert refused.value.code == 2 and "--workers: expected a whole number from 1" in capsys.readouterr().err
+
+
 def test_the_shipped_file_documents_every_setting_and_loads(tmp_path):
     shipped = ROOT / "conf" / "pgcsms.toml"
     text = shipped.read_text(encoding="utf-8")
