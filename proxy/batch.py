@@ -1,9 +1,10 @@
 """Group commit for ``ocpp.parse``: one round trip and one commit for many chargers.
 
-While a database connection is free, a CALL goes out at once, alone (lowest
-latency). While every connection is busy, CALLs queue up, and the next free
-connection takes all of them in one ``ocpp.parse_many`` call. Under load the
-batches grow by themselves; idle, they are of one. Each charger still has at
+While no round trip is under way, a CALL goes out at once, alone (lowest
+latency). While one is, the next starts once ``min_batch`` CALLs wait or the
+oldest has waited ``hold`` (2 ms); while all ``max_active`` are, CALLs queue
+up, and the next free slot takes all of them in one ``ocpp.parse_many`` call.
+Under load the batches grow by themselves; idle, they are of one. Each charger still has at
 most one CALL here at a time (its frames are handled in order), and every
 answer is released only after the commit that holds it.
 
@@ -37,16 +38,26 @@ Call = tuple[str, str, str, str, str]  # charge point id, unique id, action, pay
 class ParseBatcher:
     """Runs ``ocpp.parse`` for CALLs, batching them while the pool is saturated."""
 
-    __slots__ = ("_active", "_dispatch_scheduled", "_max_active", "_pending", "batches", "calls", "max_batch",
-                 "node_id", "pool")
+    __slots__ = ("_active", "_dispatch_scheduled", "_held_since", "_max_active", "_pending", "_tasks", "_timer",
+                 "batches", "calls", "hold", "max_batch", "min_batch", "node_id", "pool")
 
-    def __init__(self, pool: asyncpg.Pool, node_id: str, *, max_active: int, max_batch: int = 200) -> None:
+    def __init__(self, pool: asyncpg.Pool, node_id: str, *, max_active: int, max_batch: int = 200,
+                 min_batch: int = 32, hold: float = 0.005) -> None:
         self.pool = pool
         self.node_id = node_id
         self.max_batch = max_batch
+        # While a round trip is under way, another starts only with min_batch
+        # CALLs, or once the oldest has waited ``hold`` seconds: a round trip and
+        # a commit cost about as much for 2 CALLs as for 20, and many small
+        # ones at moderate load cost the CPU that queues build on.
+        self.min_batch = min_batch
+        self.hold = hold
         self._max_active = max_active
         self._active = 0
         self._dispatch_scheduled = False
+        self._held_since = 0.0  # loop time the oldest pending CALL came
+        self._timer: asyncio.TimerHandle | None = None
+        self._tasks: set[asyncio.Task[None]] = set()  # round trips under way (a task unreferenced may vanish)
         self._pending: list[tuple[Call, asyncio.Future[asyncpg.Record]]] = []
         # Round trips made, and CALLs they carried: their ratio is the mean batch size.
         self.batches = 0
@@ -55,24 +66,39 @@ class ParseBatcher:
     async def parse(self, charge_point_id: str, unique_id: str, action: str, payload_json: str,
                     version: str) -> asyncpg.Record:
         """The (result, error_code, error_description) of one CALL, once committed."""
-        future: asyncio.Future[asyncpg.Record] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[asyncpg.Record] = loop.create_future()
+        if not self._pending:
+            self._held_since = loop.time()
         self._pending.append(((charge_point_id, unique_id, action, payload_json, version), future))
         if not self._dispatch_scheduled:
             # Not at once: after the frames that arrived with this one (ready
             # in the same turn of the event loop) have joined the batch.
             self._dispatch_scheduled = True
-            asyncio.get_running_loop().call_soon(self._dispatch)
+            loop.call_soon(self._dispatch)
         return await future
 
     def _dispatch(self) -> None:
         self._dispatch_scheduled = False
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        loop = asyncio.get_running_loop()
         while self._pending and self._active < self._max_active:
+            if self._active and len(self._pending) < self.min_batch:
+                wait = self._held_since + self.hold - loop.time()
+                if wait > 0:  # a round trip is under way: gather more first, for ``hold`` at most
+                    self._timer = loop.call_later(wait, self._dispatch)
+                    return
             batch = self._pending[: self.max_batch]
             del self._pending[: self.max_batch]
             self._active += 1
             self.batches += 1
             self.calls += len(batch)
-            asyncio.get_running_loop().create_task(self._run(batch))
+            self._held_since = loop.time()
+            task = loop.create_task(self._run(batch))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
     async def _run(self, batch: list[tuple[Call, asyncio.Future[asyncpg.Record]]]) -> None:
         try:

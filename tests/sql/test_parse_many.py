@@ -54,3 +54,57 @@ async def test_the_batcher_answers_every_caller_even_when_the_database_fails(dsn
     # The three went out together (frames of one turn of the event loop join
     # one batch); the failed batch was then retried message by message.
     assert (batcher.batches, batcher.calls) == (1, 3)
+
+
+async def test_while_a_round_trip_is_under_way_the_next_waits_for_min_batch_or_hold(dsn):
+    """Small batches at moderate load are what costs: the second round trip gathers first, boundedly."""
+    import asyncio
+
+    from pgcsms.proxy.batch import ParseBatcher
+
+    async def turns(n: int = 3) -> None:
+        for _ in range(n):  # call_soon callbacks run on the next turns of the loop
+            await asyncio.sleep(0)
+
+    pool = await asyncpg.create_pool(dsn, min_size=1, max_size=3)
+    blocker = await asyncpg.connect(dsn)
+    try:
+        await pool.execute("SELECT ocpp.add_charge_point('H' || n) FROM generate_series(1, 6) AS n")
+        batcher = ParseBatcher(pool, "n", max_active=2, min_batch=3, hold=3600)
+        transaction = blocker.transaction()
+        await transaction.start()
+        await blocker.execute("LOCK TABLE pgcsms.message_log IN EXCLUSIVE MODE")  # no round trip ends
+        calls = [asyncio.ensure_future(batcher.parse("H1", "u1", "Heartbeat", "{}", "1.6"))]
+        await turns()
+        assert (batcher.batches, batcher.calls) == (1, 1)  # none under way: at once, alone
+        calls += [asyncio.ensure_future(batcher.parse(f"H{n}", f"u{n}", "Heartbeat", "{}", "1.6")) for n in (2, 3)]
+        await turns()
+        assert (batcher.batches, batcher.calls) == (1, 1)  # two wait for a third (or an hour)
+        calls.append(asyncio.ensure_future(batcher.parse("H4", "u4", "Heartbeat", "{}", "1.6")))
+        await turns()
+        assert (batcher.batches, batcher.calls) == (2, 4)  # three: they go together
+        batcher.hold = 0.01
+        calls.append(asyncio.ensure_future(batcher.parse("H5", "u5", "Heartbeat", "{}", "1.6")))
+        await turns()
+        assert batcher.batches == 2  # both slots busy: it waits for one whatever the hold
+        await transaction.rollback()
+        results = await asyncio.wait_for(asyncio.gather(*calls), 10)
+        assert all(row["error_code"] is None for row in results)
+        assert (batcher.batches, batcher.calls) == (3, 5)
+        # Alone while a round trip is under way, a CALL waits ``hold`` at most.
+        transaction = blocker.transaction()
+        await transaction.start()
+        await blocker.execute("LOCK TABLE pgcsms.message_log IN EXCLUSIVE MODE")
+        first = asyncio.ensure_future(batcher.parse("H1", "v1", "Heartbeat", "{}", "1.6"))
+        await turns()
+        second = asyncio.ensure_future(batcher.parse("H6", "v6", "Heartbeat", "{}", "1.6"))
+        await turns()
+        assert batcher.batches == 4
+        async with asyncio.timeout(5):
+            while batcher.batches < 5:  # the hold's timer has no event to await but its effect
+                await asyncio.sleep(batcher.hold)
+        await transaction.rollback()
+        assert all(row["error_code"] is None for row in await asyncio.wait_for(asyncio.gather(first, second), 10))
+    finally:
+        await blocker.close()
+        await pool.close()
