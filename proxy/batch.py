@@ -1,12 +1,12 @@
 """Group commit for ``ocpp.parse``: one round trip and one commit for many chargers.
 
 While no round trip is under way, a CALL goes out at once, alone (lowest
-latency). While one is, the next starts once ``min_batch`` CALLs wait or the
-oldest has waited ``hold`` (2 ms); while all ``max_active`` are, CALLs queue
-up, and the next free slot takes all of them in one ``ocpp.parse_many`` call.
-Under load the batches grow by themselves; idle, they are of one. Each charger still has at
-most one CALL here at a time (its frames are handled in order), and every
-answer is released only after the commit that holds it.
+latency). While one is, the next starts once ``min_batch`` CALLs (32) wait or
+the oldest has waited ``hold`` (5 ms); while all ``max_active`` are, CALLs
+queue up, and the next free slot takes all of them in one ``ocpp.parse_many``
+call. Under load the batches grow by themselves; idle, they are of one. Each
+charger still has at most one CALL here at a time (its frames are handled in
+order), and every answer is released only after the commit that holds it.
 
 A batch of one goes through ``ocpp.parse_many`` too: the high-volume messages
 (Heartbeat, StatusNotification, 1.6 MeterValues) have set rules there, which
@@ -36,7 +36,7 @@ Call = tuple[str, str, str, str, str]  # charge point id, unique id, action, pay
 
 
 class ParseBatcher:
-    """Runs ``ocpp.parse`` for CALLs, batching them while the pool is saturated."""
+    """Runs ``ocpp.parse`` for CALLs, batching them while round trips are under way."""
 
     __slots__ = ("_active", "_dispatch_scheduled", "_held_since", "_max_active", "_pending", "_tasks", "_timer",
                  "batches", "calls", "hold", "max_batch", "min_batch", "node_id", "pool")

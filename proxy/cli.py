@@ -33,7 +33,7 @@ from .server import default_parse_concurrency
 from .simulator import PROTOCOLS as SIMULATED_PROTOCOLS
 from .systemd import Notifier
 from .tls import server_context
-from .workers import Supervisor, worker_node_id
+from .workers import Supervisor, serving_status, worker_node_id
 
 __all__ = ["main"]
 
@@ -173,8 +173,7 @@ class _Serving:
         self.url = ""
 
     def status(self) -> str:
-        count = len(self.central.sessions) if self.central is not None else 0
-        return f"serving {self.url}: {count} charger{'' if count == 1 else 's'} connected"
+        return serving_status(self.url, len(self.central.sessions) if self.central is not None else 0)
 
     def reload(self) -> None:
         """SIGHUP: read the file again; apply the log level and limits, say what else waits for a restart."""

@@ -170,7 +170,7 @@ class CentralSystem(Admission, Connections, Listener):
             # A fleet reconnects at once after a restart: a short accept queue
             # drops SYNs, and each drop costs the charger seconds of TCP backoff.
             backlog=self.limits.accept_backlog,
-            reuse_port=self.reuse_port or None,
+            reuse_port=self.reuse_port,
         )
         if self.port == 0:
             self.port = next(iter(self._server.sockets)).getsockname()[1]

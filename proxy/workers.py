@@ -46,7 +46,7 @@ from types import FrameType
 
 from .systemd import Notifier
 
-__all__ = ["Supervisor", "worker_node_id"]
+__all__ = ["Supervisor", "serving_status", "worker_node_id"]
 
 logger = logging.getLogger("pgcsms.workers")
 
@@ -57,10 +57,15 @@ STOP_GRACE = 10.0
 # A worker pings every this many seconds while the supervisor has a watchdog to feed.
 WORKER_PING = 1.0
 
-# The status a worker reports ("serving URL: N chargers connected", cli._Serving.status).
+# What a serving process reports in STATUS= (serving_status), read back from each worker.
 _WORKER_STATUS = re.compile(r"^STATUS=serving (?P<url>\S+): (?P<chargers>\d+) chargers? connected", re.MULTILINE)
 
 RunWorker = Callable[[int, Notifier], int]  # (worker index, its notifier) -> exit code
+
+
+def serving_status(url: str, chargers: int) -> str:
+    """The STATUS= of a serving process: one alone, a worker, or the supervisor (which adds its workers)."""
+    return f"serving {url}: {chargers} charger{'' if chargers == 1 else 's'} connected"
 
 
 def worker_node_id(node_id: str, index: int) -> str:
@@ -113,7 +118,8 @@ class Supervisor:
         self._serving = False  # every worker has been ready once
         self._stopping_since: float | None = None
         self._failed = False
-        self._reloading: set[int] = set()  # pids whose READY=1 after a SIGHUP is awaited
+        self._reloading: set[int] = set()  # workers (indexes) whose READY=1 after a SIGHUP is awaited
+        self._killed = False  # SIGKILL sent to what outlived the stop's grace
         self._watchdog_sent_at = 0.0
 
     # -- the supervisor's loop ------------------------------------------------------------------------
@@ -162,7 +168,8 @@ class Supervisor:
         self._reap()
         now = time.monotonic()
         if self._stopping_since is not None:
-            if now - self._stopping_since > self._shutdown_timeout + STOP_GRACE:
+            if not self._killed and now - self._stopping_since > self._shutdown_timeout + STOP_GRACE:
+                self._killed = True
                 for worker in self.workers:
                     self._signal(worker, signal.SIGKILL)
             return
@@ -175,7 +182,7 @@ class Supervisor:
         deadlines = [worker.respawn_at for worker in self.workers if worker.respawn_at is not None]
         if self._notifier.watchdog_interval is not None:
             deadlines.append(self._watchdog_sent_at + self._notifier.watchdog_interval)
-        if self._stopping_since is not None:
+        if self._stopping_since is not None and not self._killed:
             deadlines.append(self._stopping_since + self._shutdown_timeout + STOP_GRACE)
         return max(0.0, min(deadlines) - now) if deadlines else 5.0
 
@@ -274,9 +281,7 @@ class Supervisor:
         while True:
             try:
                 message = worker.channel.recv(65536).decode("utf-8", errors="replace")
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError:
+            except OSError:  # nothing more now (BlockingIOError), or the worker is gone
                 return
             if not message:
                 return
@@ -305,10 +310,9 @@ class Supervisor:
             self._notifier.ready(self.status())
 
     def status(self) -> str:
-        chargers = sum(worker.chargers for worker in self.workers)
         serving = sum(1 for worker in self.workers if worker.ready)
         url = next((worker.url for worker in self.workers if worker.url), "")
-        return (f"serving {url}: {chargers} charger{'' if chargers == 1 else 's'} connected "
+        return (f"{serving_status(url, sum(worker.chargers for worker in self.workers))} "
                 f"({serving} of {len(self.workers)} workers serving)")
 
     def _feed_watchdog(self, now: float) -> None:

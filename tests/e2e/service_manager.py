@@ -48,13 +48,13 @@ class Serve:
         async for line in self.process.stderr:
             self.lines.append(line.decode(errors="replace"))
 
-    async def line(self, pattern: str, timeout: float = 30) -> re.Match[str]:
-        """The first stderr line matching ``pattern``, awaited."""
+    async def line(self, pattern: str, timeout: float = 30, *, count: int = 1) -> re.Match[str]:
+        """The ``count``-th stderr line matching ``pattern`` (the first by default), awaited."""
         async with asyncio.timeout(timeout):
             while True:
-                for line in self.lines:
-                    if found := re.search(pattern, line):
-                        return found
+                found = [match for line in self.lines if (match := re.search(pattern, line))]
+                if len(found) >= count:
+                    return found[count - 1]
                 if self._reader.done():
                     raise AssertionError(f"pgcsms serve exited:\n{''.join(self.lines)}")
                 await asyncio.wait({self._reader}, timeout=0.05)  # more output, or its end
@@ -88,3 +88,10 @@ async def serving(tmp_path: Path, *args: str, watchdog_usec: int | None = None,
             process.kill()
             await process.wait()
         manager.close()
+
+
+def served_port(message: str) -> int:
+    """The port in a notification's ``STATUS=serving ws://127.0.0.1:PORT/ocpp/...``."""
+    found = re.search(r"STATUS=serving ws://127\.0\.0\.1:(\d+)/ocpp/", message)
+    assert found, message
+    return int(found.group(1))

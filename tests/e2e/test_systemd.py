@@ -23,7 +23,7 @@ import asyncpg
 import pytest
 import websockets
 from pgcsms.proxy.systemd import Notifier
-from service_manager import serving
+from service_manager import served_port, serving
 
 ROOT = Path(__file__).resolve().parents[2]
 UNITS = ("pgcsms.service", "pgcsms-rfid@.service")
@@ -93,12 +93,6 @@ def test_notifier_without_a_manager_does_nothing():
 # -- the protocol, from a real pgcsms serve -----------------------------------------------------------
 
 
-def _port(message: str) -> int:
-    found = re.search(r"STATUS=serving ws://127\.0\.0\.1:(\d+)/ocpp/", message)
-    assert found, message
-    return int(found.group(1))
-
-
 async def _boot(ws: websockets.ClientConnection, unique_id: str = "boot") -> list[object]:
     await ws.send(json.dumps([2, unique_id, "BootNotification", {"chargePointVendor": "V", "chargePointModel": "M"}]))
     return json.loads(await asyncio.wait_for(ws.recv(), 10))
@@ -110,7 +104,7 @@ async def test_serve_notifies_ready_status_watchdog_and_stopping(dsn, tmp_path):
         ready = await manager.next("READY=1", timeout=90)
         await serve.line("schema ready")  # migrated: logged before READY=1 was sent
         # Ready means the port already accepts connections: connect at once, no retry.
-        port = _port(ready)
+        port = served_port(ready)
         assert "STATUS=serving ws://127.0.0.1:" in ready and "0 chargers connected" in ready
         async with websockets.connect(f"ws://127.0.0.1:{port}/ocpp/CP-NOTIFY", subprotocols=["ocpp1.6"]) as ws:
             assert (await _boot(ws))[0] == 3
@@ -140,7 +134,7 @@ async def test_without_a_watchdog_there_is_no_watchdog_ping(dsn, tmp_path):
 async def test_sigterm_lets_a_call_under_way_finish_then_closes_with_1001(dsn, db, tmp_path):
     await db.execute("SELECT ocpp.add_charge_point('CP-DRAIN')")
     async with serving(tmp_path, "--dsn", dsn, "--no-migrate", "--shutdown-timeout", "20") as (manager, serve):
-        port = _port(await manager.next("READY=1"))
+        port = served_port(await manager.next("READY=1"))
         async with websockets.connect(f"ws://127.0.0.1:{port}/ocpp/CP-DRAIN", subprotocols=["ocpp1.6"]) as ws:
             assert (await _boot(ws))[2]["status"] == "Accepted"
             # Hold the journal: the next CALL waits inside ocpp.parse until we let go.
@@ -178,7 +172,7 @@ async def test_sighup_reloads_log_level_and_limits_without_dropping_anyone(dsn, 
     settings = tmp_path / "pgcsms.toml"
     settings.write_text('log_level = "INFO"\n[limits]\nmessage_burst = 200\n')
     async with serving(tmp_path, "--dsn", dsn, "--no-migrate", "--config", str(settings)) as (manager, serve):
-        port = _port(await manager.next("READY=1"))
+        port = served_port(await manager.next("READY=1"))
         async with websockets.connect(f"ws://127.0.0.1:{port}/ocpp/CP-HUP", subprotocols=["ocpp1.6"]) as ws:
             await _boot(ws)
             settings.write_text('log_level = "DEBUG"\n[serve]\npool_size = 7\n[limits]\nmessage_burst = 3\n')

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import re
 import signal
 import socket
 from collections.abc import AsyncIterator
@@ -18,7 +17,7 @@ from contextlib import asynccontextmanager
 import aiohttp
 import pytest
 import websockets
-from service_manager import Manager, serving
+from service_manager import Manager, served_port, serving
 
 CHARGERS = 24  # all on one worker by chance: 2 in 2**24
 
@@ -72,12 +71,6 @@ async def _start(tmp_path, dsn: str, *args: str, watchdog_usec: int | None = Non
                    listen=f"127.0.0.1:{_free_port()}", watchdog_usec=watchdog_usec)
 
 
-def _port(message: str) -> int:
-    found = re.search(r"STATUS=serving ws://127\.0\.0\.1:(\d+)/ocpp/", message)
-    assert found, message
-    return int(found.group(1))
-
-
 async def _ready(manager: Manager) -> str:
     ready = await manager.next("READY=1", timeout=60)
     assert "(2 of 2 workers serving)" in ready, ready
@@ -85,14 +78,14 @@ async def _ready(manager: Manager) -> str:
 
 
 @pytest.mark.timeout(120)
-async def test_two_workers_share_the_port_each_a_node_of_its_own(dsn, db, tmp_path):
+async def test_two_workers_share_the_port_each_a_node_of_its_own(dsn, db, events, tmp_path):
     names = [f"CP-W{n}" for n in range(CHARGERS)]
     for name in names:
         await db.execute("SELECT ocpp.add_charge_point($1)", name)
     health = _free_port()
     async with await _start(tmp_path, dsn, "--health", f"127.0.0.1:{health}", "--node-id", "csms",
                             watchdog_usec=600_000) as (manager, serve):
-        port = _port(await _ready(manager))
+        port = served_port(await _ready(manager))
         await serve.line(rf"pgcsms: serving ws://127\.0\.0\.1:{port}/ocpp/\{{chargePointId\}} with 2 workers")
         # Each worker answers health on a port of its own, under its own node id.
         assert (await _health(health))["node_id"] == "csms/0"
@@ -111,9 +104,7 @@ async def test_two_workers_share_the_port_each_a_node_of_its_own(dsn, db, tmp_pa
                 name = next(name for name, held_by in nodes.items() if held_by == node)
                 command_id = await db.fetchval("SELECT ocpp.send($1, 'Reset', '{\"type\": \"Soft\"}')", name)
                 assert await _answer_one_command(sockets[name]) == "Reset"
-                async with asyncio.timeout(15):
-                    while await db.fetchval("SELECT status FROM ocpp.commands WHERE id = $1", command_id) != "accepted":
-                        await asyncio.sleep(0.05)  # the answer's commit has no event to await here
+                assert (await events.command(command_id, timeout=15))["status"] == "accepted"
             serve.process.send_signal(signal.SIGTERM)
             assert "STOPPING=1" in await manager.next("STOPPING=1", timeout=10)
             for ws in sockets.values():
@@ -129,7 +120,7 @@ async def test_a_worker_that_dies_is_forked_again_and_serves(dsn, db, tmp_path):
     for name in names:
         await db.execute("SELECT ocpp.add_charge_point($1)", name)
     async with await _start(tmp_path, dsn, "--node-id", "csms") as (manager, serve):
-        port = _port(await _ready(manager))
+        port = served_port(await _ready(manager))
         workers = _children(serve.process.pid)
         assert len(workers) == 2
         async with chargers(port, names) as sockets:
@@ -168,10 +159,7 @@ async def test_sighup_reaches_every_worker_and_ready_follows_both(dsn, tmp_path)
         serve.process.send_signal(signal.SIGHUP)
         assert "RELOADING=1" in await manager.next("RELOADING=1", timeout=10)
         await manager.next("READY=1", timeout=10)
-        async with asyncio.timeout(10):
-            while len(re.findall(r"limits\.message_burst 200 -> 3", serve.output)) < 2:
-                await serve.line(r"limits\.message_burst 200 -> 3")
-                await asyncio.sleep(0.05)  # the second worker's line: output has no event to await
+        await serve.line(r"limits\.message_burst 200 -> 3", timeout=10, count=2)  # one line from each worker
         serve.process.send_signal(signal.SIGTERM)
         assert await serve.wait() == 0
 
@@ -195,7 +183,7 @@ async def _exited(pid: int) -> None:
 @pytest.mark.timeout(120)
 async def test_workers_leave_with_a_supervisor_killed_with_minus_9(dsn, db, tmp_path):
     async with await _start(tmp_path, dsn, "--shutdown-timeout", "1") as (manager, serve):
-        port = _port(await _ready(manager))
+        port = served_port(await _ready(manager))
         workers = _children(serve.process.pid)
         serve.process.kill()
         async with asyncio.timeout(30):
