@@ -22,7 +22,7 @@ bench/harness.py), then runs N simulated OCPP 1.6 chargers in this process
 
 Every ``--sample-interval`` s one CSV row: the proxy's RSS and CPU, the
 database's client connections (``pg_stat_activity``: all, and pgcsms's own),
-the journal's size (``pg_total_relation_size('pgcsms.message_log')``),
+the journal's size (``pg_total_relation_size('pgcsms.journal')``),
 chargers connected, CALLs answered and failed, latency, reconnects, commands.
 At the end: ``<stamp>-soak-<N>.csv``, ``.json`` (settings, machine, summary)
 and, when matplotlib is installed, ``.png`` (four panels over time) under
@@ -394,7 +394,7 @@ async def _sample(server: Server, db: Database, fleet: Fleet, queued: Counter[st
     stats = fleet.stats
     tree = server.sample()
     activity = await db.activity()
-    journal = await db.monitor.fetchval("SELECT pg_total_relation_size('pgcsms.message_log')")
+    journal = await db.monitor.fetchval("SELECT pg_total_relation_size('pgcsms.journal')")
     final = await db.monitor.fetchval("SELECT count(*) FROM ocpp.commands WHERE charge_point_id LIKE 'SOAK-%' "
                                       "AND status = ANY($1)", list(COMMAND_TERMINAL))
     now = time.monotonic()

@@ -245,7 +245,7 @@ BEGIN
     IF NOT FOUND THEN
         RETURN;
     END IF;
-    INSERT INTO pgcsms.message_log (charge_point_id, direction, message_type, unique_id, action, payload, node_id)
+    INSERT INTO pgcsms.journal (charge_point_id, direction, message_type, unique_id, action, payload, node_id)
     VALUES (c.charge_point_id, 'out', 2, c.unique_id, c.action, c.payload, c.node_id);
     command_id := c.id;
     unique_id := c.unique_id;
@@ -273,19 +273,34 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     c pgcsms.commands;
+    answer_message_type smallint :=
+        coalesce(complete_command.message_type, CASE WHEN complete_command.error_code IS NULL THEN 3 ELSE 4 END);
 BEGIN
     SELECT * INTO c FROM pgcsms.commands AS x
      WHERE x.charge_point_id = complete_command.charge_point_id AND x.status = 'sent'
        AND x.unique_id = complete_command.unique_id
        FOR UPDATE;
-    -- Journal first, matched or not.
-    INSERT INTO pgcsms.message_log
-        (charge_point_id, direction, message_type, unique_id, action, payload, error_code, error_description, node_id)
-    VALUES (complete_command.charge_point_id, 'in',
-            coalesce(complete_command.message_type, CASE WHEN complete_command.error_code IS NULL THEN 3 ELSE 4 END),
-            complete_command.unique_id, c.action, ocpp._redact_secrets(c.action || 'Response', complete_command.response),
-            complete_command.error_code,
-            complete_command.error_description, complete_command.node_id);
+    -- Journal first, matched or not: beside the CALL it answers when that
+    -- is still unanswered (a late answer to a command that timed out too),
+    -- else as a frame of its own.
+    UPDATE pgcsms.journal AS m
+       SET answer_type = answer_message_type,
+           answer = ocpp._redact_secrets(m.action || 'Response', complete_command.response),
+           error_code = complete_command.error_code, error_description = complete_command.error_description,
+           answered_at = clock_timestamp()
+     WHERE m.charge_point_id = complete_command.charge_point_id AND m.unique_id = complete_command.unique_id
+       AND m.direction = 'out' AND m.message_type = 2 AND m.answer_type IS NULL AND m.error_code IS NULL
+       AND m.id = (SELECT max(o.id) FROM pgcsms.journal AS o
+                    WHERE o.charge_point_id = complete_command.charge_point_id
+                      AND o.unique_id = complete_command.unique_id AND o.direction = 'out' AND o.message_type = 2);
+    IF NOT FOUND THEN
+        INSERT INTO pgcsms.journal
+            (charge_point_id, direction, message_type, unique_id, action, payload, error_code, error_description,
+             node_id)
+        VALUES (complete_command.charge_point_id, 'in', answer_message_type, complete_command.unique_id, c.action,
+                ocpp._redact_secrets(c.action || 'Response', complete_command.response), complete_command.error_code,
+                complete_command.error_description, complete_command.node_id);
+    END IF;
     IF c.id IS NULL THEN
         RETURN false;
     END IF;
@@ -335,7 +350,7 @@ BEGIN
     END IF;
     IF fail_command.status = 'failed' AND c.unique_id IS NOT NULL THEN
         -- next_command journaled the CALL when it was claimed; say it never left.
-        UPDATE pgcsms.message_log AS m
+        UPDATE pgcsms.journal AS m
            SET error_code = fail_command.error_code,
                error_description = 'not sent: ' || coalesce(fail_command.error_description, 'payload refused')
          WHERE m.charge_point_id = c.charge_point_id AND m.unique_id = c.unique_id

@@ -15,13 +15,13 @@ RETURNS void
 LANGUAGE sql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
-    INSERT INTO pgcsms.message_log
-        (charge_point_id, direction, message_type, unique_id, action, payload, raw, error_code,
-         error_description, node_id)
+    INSERT INTO pgcsms.journal
+        (charge_point_id, direction, message_type, unique_id, action, payload, raw, answer_type, error_code,
+         error_description, node_id, answered_at)
     VALUES
         (charge_point_id, 'in', message_type, unique_id, action, payload,
-         CASE WHEN payload IS NULL THEN ocpp._redact_raw(raw) END, NULL, NULL, node_id),
-        (charge_point_id, 'out', 4, unique_id, action, NULL, NULL, error_code, error_description, node_id)
+         CASE WHEN payload IS NULL THEN ocpp._redact_raw(raw) END, 4, error_code, error_description, node_id,
+         clock_timestamp())
 $$;
 COMMENT ON FUNCTION ocpp.log_rejected(text, text, text, jsonb, text, text, text, text, smallint) IS
     'Journals a frame the proxy refused (unreadable, unknown action, schema violation) and the CALLERROR it answered. raw is kept when the frame could not be parsed; message_type NULL when even that is unknown.';
@@ -43,7 +43,7 @@ RETURNS void
 LANGUAGE sql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
-    INSERT INTO pgcsms.message_log
+    INSERT INTO pgcsms.journal
         (charge_point_id, direction, message_type, unique_id, action, payload, raw, error_code,
          error_description, node_id)
     VALUES (charge_point_id, direction, message_type, unique_id, action, payload, ocpp._redact_raw(raw), error_code,

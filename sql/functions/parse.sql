@@ -28,13 +28,14 @@ DECLARE
     failed_detail text;
     replayed record;
     sent_at timestamptz;
+    received_at timestamptz := clock_timestamp();
 BEGIN
     IF message_type = 6 THEN
         -- A resend of a SEND we applied (2.1 lets a retry keep its messageId)
         -- is journaled and not applied again.
         sent_at := ocpp._replayed_send(parse.charge_point_id, parse.unique_id, parse.action, parse.payload);
         IF sent_at IS NOT NULL THEN
-            INSERT INTO pgcsms.message_log
+            INSERT INTO pgcsms.journal
                 (charge_point_id, direction, message_type, unique_id, action, payload, error_detail, node_id)
             VALUES (parse.charge_point_id, 'in', 6, parse.unique_id, parse.action, parse.payload,
                     'resend of a SEND applied at ' || sent_at || ': not applied again', parse.node_id);
@@ -49,13 +50,13 @@ BEGIN
         replayed := ocpp._replayed_answer(parse.charge_point_id, parse.unique_id, parse.action, parse.payload);
         IF replayed.committed THEN
             result := replayed.result;
-            INSERT INTO pgcsms.message_log
-                (charge_point_id, direction, message_type, unique_id, action, payload, error_detail, node_id)
+            INSERT INTO pgcsms.journal
+                (charge_point_id, direction, message_type, unique_id, action, payload, answer_type, answer,
+                 error_detail, node_id, at, answered_at)
             VALUES
-                (parse.charge_point_id, 'in', 2, parse.unique_id, parse.action, parse.payload, NULL, parse.node_id),
-                (parse.charge_point_id, 'out', 3, parse.unique_id, parse.action, result,
+                (parse.charge_point_id, 'in', 2, parse.unique_id, parse.action, parse.payload, 3, result,
                  'resend of a CALL committed at ' || replayed.answered_at || ': answered from the journal, not applied again',
-                 parse.node_id);
+                 parse.node_id, received_at, clock_timestamp());
             RETURN;
         END IF;
     END IF;
@@ -69,20 +70,20 @@ BEGIN
     END;
     IF message_type = 6 THEN
         result := NULL;  -- nothing is sent back
-        INSERT INTO pgcsms.message_log
+        INSERT INTO pgcsms.journal
             (charge_point_id, direction, message_type, unique_id, action, payload, error_code, error_description,
              error_detail, node_id)
         VALUES (parse.charge_point_id, 'in', 6, parse.unique_id, parse.action, parse.payload, error_code,
                 error_description, failed_detail, parse.node_id);
         RETURN;
     END IF;
-    INSERT INTO pgcsms.message_log
-        (charge_point_id, direction, message_type, unique_id, action, payload, error_code,
-         error_description, error_detail, node_id)
+    INSERT INTO pgcsms.journal
+        (charge_point_id, direction, message_type, unique_id, action, payload, answer_type, answer, error_code,
+         error_description, error_detail, node_id, at, answered_at)
     VALUES
-        (parse.charge_point_id, 'in', 2, parse.unique_id, parse.action, parse.payload, NULL, NULL, NULL, parse.node_id),
-        (parse.charge_point_id, 'out', CASE WHEN error_code IS NULL THEN 3 ELSE 4 END, parse.unique_id,
-         parse.action, result, error_code, error_description, failed_detail, parse.node_id);
+        (parse.charge_point_id, 'in', 2, parse.unique_id, parse.action, parse.payload,
+         CASE WHEN error_code IS NULL THEN 3 ELSE 4 END, result, error_code, error_description, failed_detail,
+         parse.node_id, received_at, clock_timestamp());
 END
 $$;
 COMMENT ON FUNCTION ocpp.parse(text, text, text, jsonb, text, text, smallint) IS
@@ -252,23 +253,31 @@ BEGIN
     PERFORM pg_advisory_xact_lock(hashtextextended(_replayed_answer.charge_point_id || '/' || _replayed_answer.unique_id, 0));
     -- A resend is the same CALL: same uniqueId, action and payload. Only a
     -- committed CALLRESULT is replayed; a CALLERROR (nothing applied) lets the
-    -- resend be handled afresh. The journal rows of this uniqueId first, by
+    -- resend be handled afresh. The exchanges of this uniqueId first, by
     -- their index: asked for the newest, PostgreSQL would rather walk the
     -- charger's whole journal backwards by id.
     WITH same_id AS MATERIALIZED (
-        SELECT m.id, m.direction, m.message_type, m.action, m.payload, m.at
-          FROM pgcsms.message_log AS m
-         WHERE m.charge_point_id = _replayed_answer.charge_point_id AND m.unique_id = _replayed_answer.unique_id)
-    SELECT o.payload, o.at INTO result, answered_at
-      FROM (SELECT c.id FROM same_id AS c
-             WHERE c.direction = 'in' AND c.message_type = 2 AND c.action = _replayed_answer.action
-               AND c.payload = _replayed_answer.payload AND c.at > now() - make_interval(secs => window_seconds)
-             ORDER BY c.id DESC LIMIT 1) AS i
+        SELECT m.id, m.direction, m.message_type, m.action, m.payload, m.at, m.answer_type, m.answer,
+               m.answered_at
+          FROM pgcsms.journal AS m
+         WHERE m.charge_point_id = _replayed_answer.charge_point_id AND m.unique_id = _replayed_answer.unique_id),
+    earlier AS (
+        SELECT * FROM same_id AS c
+         WHERE c.direction = 'in' AND c.message_type = 2 AND c.action = _replayed_answer.action
+           AND c.payload = _replayed_answer.payload AND c.at > now() - make_interval(secs => window_seconds)
+         ORDER BY c.id DESC LIMIT 1)
+    SELECT a.payload, a.at INTO result, answered_at
+      FROM earlier AS c
      CROSS JOIN LATERAL (
-            SELECT a.payload, a.at, a.message_type FROM same_id AS a
-             WHERE a.direction = 'out' AND a.action = _replayed_answer.action AND a.id > i.id
-             ORDER BY a.id LIMIT 1) AS o
-     WHERE o.message_type = 3;
+            SELECT c.answer_type AS message_type, c.answer AS payload, c.answered_at AS at
+             WHERE c.answer_type IS NOT NULL
+            UNION ALL
+            -- Journaled before the journal kept an answer beside its CALL
+            -- (0020_lean_journal): the answer is the next row out.
+            (SELECT o.message_type, o.payload, o.at FROM same_id AS o
+              WHERE c.answer_type IS NULL AND o.direction = 'out' AND o.action = c.action AND o.id > c.id
+              ORDER BY o.id LIMIT 1)) AS a
+     WHERE a.message_type = 3;
     committed := answered_at IS NOT NULL;
 END
 $$;
@@ -291,7 +300,7 @@ BEGIN
     -- By the (charge_point_id, unique_id) index, as for a CALL.
     WITH same_id AS MATERIALIZED (
         SELECT m.id, m.direction, m.message_type, m.action, m.payload, m.error_code, m.error_detail, m.at
-          FROM pgcsms.message_log AS m
+          FROM pgcsms.journal AS m
          WHERE m.charge_point_id = _replayed_send.charge_point_id AND m.unique_id = _replayed_send.unique_id)
     SELECT c.at INTO applied_at FROM same_id AS c
      WHERE c.direction = 'in' AND c.message_type = 6 AND c.action = _replayed_send.action

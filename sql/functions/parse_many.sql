@@ -124,7 +124,7 @@ BEGIN
         SELECT array_agg(i ORDER BY i) INTO taken
           FROM unnest(taken) AS i
           LEFT JOIN LATERAL (
-                SELECT true AS sent FROM pgcsms.message_log AS m
+                SELECT true AS sent FROM pgcsms.journal AS m
                  WHERE m.charge_point_id = charge_point_ids[i] AND m.unique_id = unique_ids[i]
                    AND m.direction = 'in' AND m.message_type = 2 AND m.action = actions[i]
                    AND m.payload = payloads[i] AND m.at > now() - make_interval(secs => window_seconds)
@@ -178,12 +178,13 @@ BEGIN
       LEFT JOIN unnest(taken) AS t(i) ON t.i = a.i
       LEFT JOIN unnest(events, event_answers) AS e(i, answer) ON e.i = a.i;
 
-    INSERT INTO pgcsms.message_log (charge_point_id, direction, message_type, unique_id, action, payload, node_id)
-    SELECT charge_point_ids[i], d.direction, d.message_type, unique_ids[i], actions[i],
-           CASE d.message_type WHEN 2 THEN payloads[i] ELSE answers[i] END, _parse_set.node_id
-      FROM unnest(taken) AS i,
-           (VALUES ('in', 2::smallint), ('out', 3::smallint)) AS d(direction, message_type)
-     ORDER BY i, d.message_type;
+    INSERT INTO pgcsms.journal
+        (charge_point_id, direction, message_type, unique_id, action, payload, answer_type, answer, node_id,
+         answered_at)
+    SELECT charge_point_ids[i], 'in', 2, unique_ids[i], actions[i], payloads[i], 3, answers[i], _parse_set.node_id,
+           clock_timestamp()
+      FROM unnest(taken) AS i
+     ORDER BY i;
     RETURN answers;
 END
 $$;

@@ -14,8 +14,9 @@ BEGIN
         RAISE EXCEPTION 'keep at least a day of journal, not %', quote_nullable(older_than)
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    DELETE FROM pgcsms.message_log AS m WHERE m.at < cutoff;
-    GET DIAGNOSTICS n = ROW_COUNT;
+    -- Counted in frames, as ocpp.message_log shows them: an exchange is two.
+    WITH gone AS (DELETE FROM pgcsms.journal AS m WHERE m.at < cutoff RETURNING m.answer_type)
+    SELECT coalesce(sum(CASE WHEN g.answer_type IS NULL THEN 1 ELSE 2 END), 0) INTO n FROM gone AS g;
     relation := 'ocpp.message_log'; deleted := n; RETURN NEXT;
     DELETE FROM pgcsms.auth_failures AS a WHERE a.at < cutoff;
     GET DIAGNOSTICS n = ROW_COUNT;

@@ -14,7 +14,7 @@ async def test_callresult_waits_for_the_commit(db, dsn, raw):
             # Hold a lock that ocpp.parse's journal insert needs: its transaction cannot commit.
             transaction = blocker.transaction()
             await transaction.start()
-            await blocker.execute("LOCK TABLE pgcsms.message_log IN EXCLUSIVE MODE")
+            await blocker.execute("LOCK TABLE pgcsms.journal IN EXCLUSIVE MODE")
             await ws.send('[2, "held", "Heartbeat", {}]')
             reply = asyncio.ensure_future(ws.recv())
             done, _ = await asyncio.wait({reply}, timeout=0.5)

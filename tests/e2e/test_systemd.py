@@ -142,7 +142,7 @@ async def test_sigterm_lets_a_call_under_way_finish_then_closes_with_1001(dsn, d
             try:
                 transaction = blocker.transaction()
                 await transaction.start()
-                await blocker.execute("LOCK TABLE pgcsms.message_log IN EXCLUSIVE MODE")
+                await blocker.execute("LOCK TABLE pgcsms.journal IN EXCLUSIVE MODE")
                 await ws.send(json.dumps([2, "hb-under-way", "Heartbeat", {}]))
                 # A lock wait has no event to await: look at the server until the CALL waits (bounded).
                 async with asyncio.timeout(10):

@@ -45,7 +45,7 @@ SQL_STRINGS = [
     "x'); DROP TABLE pgcsms.charge_points; --",
     "' OR '1'='1",
     "'; SELECT pg_sleep(10); --",
-    "1; DELETE FROM pgcsms.message_log",
+    "1; DELETE FROM pgcsms.journal",
     "$$; DROP SCHEMA ocpp CASCADE; $$",
     "\\'; COMMIT; DROP TABLE pgcsms.transactions; --",
     "%s%s%s%n",

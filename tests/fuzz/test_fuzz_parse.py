@@ -31,7 +31,7 @@ CHARGE_POINTS = {"CP-A": "Accepted", "CP-P": "Pending", "CP-R": "Rejected", EVIL
 PARSE = ("SELECT result::text, error_code, error_description "
          "FROM ocpp.parse(%s, %s, %s, %s::jsonb, '1.6', 'fuzz-node')")
 JOURNAL = ("SELECT charge_point_id, direction, message_type, unique_id, action, payload::text, error_code, "
-           "error_description, error_detail, node_id FROM pgcsms.message_log WHERE id > %s ORDER BY id")
+           "error_description, error_detail, node_id FROM ocpp.message_log WHERE id > %s ORDER BY id")
 
 unique_ids = st.one_of(st.text(STORABLE, min_size=1, max_size=36), st.sampled_from([s[:36] for s in SQL_STRINGS]))
 
@@ -47,7 +47,7 @@ def setup(connection: psycopg.Connection) -> None:
 def check(connection: psycopg.Connection, charge_point_id: str, unique_id: str, action: str,
           payload: dict[str, Any]) -> None:
     VALIDATOR.check_request(action, payload)  # the generator only makes what the proxy lets through
-    last = connection.execute("SELECT coalesce(max(id), 0) FROM pgcsms.message_log").fetchone()[0]
+    last = connection.execute("SELECT coalesce(max(id), 0) FROM ocpp.message_log").fetchone()[0]
     result, error_code, error_description = connection.execute(
         PARSE, (charge_point_id, unique_id, action, json.dumps(payload, ensure_ascii=False))).fetchone()
     journal = connection.execute(JOURNAL, (last,)).fetchall()

@@ -225,6 +225,34 @@ async def test_complete_command_records_the_answer_and_journals_it(db, cp, onlin
     assert json.loads(journal["payload"]) == {"status": "Accepted"}
 
 
+async def test_a_commands_answer_joins_its_call_in_one_journal_row(db, cp, online):
+    cid = await send(db, cp, "Reset", {"type": "Hard"})
+    row = await claim(db, cp, online)
+    assert await answer(db, cp, row["unique_id"], {"status": "Accepted"})
+    exchange = await db.fetch("SELECT * FROM pgcsms.journal WHERE unique_id = $1", str(cid))
+    assert [(r["direction"], r["message_type"], r["answer_type"], json.loads(r["answer"])) for r in exchange] == [
+        ("out", 2, 3, {"status": "Accepted"})]
+    frames = await db.fetch("SELECT id, direction, message_type, at FROM ocpp.message_log WHERE unique_id = $1 "
+                            "ORDER BY id", str(cid))
+    assert [(f["id"] - exchange[0]["id"], f["direction"], f["message_type"]) for f in frames] == [
+        (0, "out", 2), (1, "in", 3)]
+    assert frames[0]["at"] <= frames[1]["at"]
+
+
+async def test_a_late_answer_joins_its_call_and_a_repeated_one_stands_alone(db, cp, online):
+    cid = await send(db, cp, "ClearCache")
+    row = await claim(db, cp, online)
+    assert await db.fetchval("SELECT ocpp.fail_command($1, 'timeout')", cid)
+    assert not await answer(db, cp, row["unique_id"], {"status": "Accepted"})  # too late: the command is over
+    assert not await answer(db, cp, row["unique_id"], {"status": "Rejected"})  # and again
+    frames = await db.fetch("SELECT direction, message_type, action, payload FROM ocpp.message_log "
+                            "WHERE unique_id = $1 ORDER BY id", str(cid))
+    assert [(f["direction"], f["message_type"], f["action"], json.loads(f["payload"])) for f in frames] == [
+        ("out", 2, "ClearCache", {}), ("in", 3, "ClearCache", {"status": "Accepted"}),
+        ("in", 3, None, {"status": "Rejected"})]
+    assert (await command(db, cid))["status"] == "timeout"
+
+
 async def test_an_answer_nobody_waits_for_is_journaled_and_refused(db, cp, online):
     assert not await answer(db, cp, "no-such-id", {"status": "Accepted"})
     cid = await send(db, cp, "ClearCache")

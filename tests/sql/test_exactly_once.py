@@ -46,7 +46,7 @@ async def test_another_charger_may_use_the_same_unique_id(db, parse, cp):
 
 async def test_after_the_resend_window_a_unique_id_is_new_again(db, parse, cp):
     await parse(cp, "MeterValues", METER, unique_id="m-1")
-    await db.execute("UPDATE pgcsms.message_log SET at = at - interval '2 days'")
+    await db.execute("UPDATE pgcsms.journal SET at = at - interval '2 days'")
     await parse(cp, "MeterValues", METER, unique_id="m-1")
     assert await readings(db) == 2
 
@@ -61,9 +61,9 @@ async def test_the_window_can_be_switched_off(db, parse, cp):
 async def test_boot_heartbeat_and_authorize_are_always_answered_afresh(db, parse, cp):
     boot = {"chargePointVendor": "V", "chargePointModel": "M"}
     await parse(cp, "BootNotification", boot, unique_id="1")
-    await db.execute("UPDATE pgcsms.message_log SET at = at - interval '1 minute', "
-                     "payload = jsonb_set(payload, '{currentTime}', '\"2000-01-01T00:00:00Z\"') "
-                     "WHERE direction = 'out' AND payload ? 'currentTime'")
+    await db.execute("UPDATE pgcsms.journal SET at = at - interval '1 minute', "
+                     "answer = jsonb_set(answer, '{currentTime}', '\"2000-01-01T00:00:00Z\"') "
+                     "WHERE answer ? 'currentTime'")
     again = await parse(cp, "BootNotification", boot, unique_id="1")
     assert not again.result["currentTime"].startswith("2000")
     await db.execute("SELECT ocpp.add_id_tag('TAG-1')")

@@ -43,6 +43,21 @@ async def test_every_parse_journals_two_rows(db, parse, cp):
         ("in", 2, "NoSuchAction"), ("out", 4, "NoSuchAction")]
 
 
+async def test_an_exchange_is_one_row_read_as_two_frames(db, parse, cp):
+    await parse(cp, "Heartbeat", unique_id="h-1")
+    await parse(cp, "NoSuchAction", {}, unique_id="n-1")
+    exchanges = await db.fetch("SELECT * FROM pgcsms.journal ORDER BY id")
+    assert [(e["direction"], e["message_type"], e["action"], e["answer_type"], e["error_code"])
+            for e in exchanges] == [("in", 2, "Heartbeat", 3, None), ("in", 2, "NoSuchAction", 4, "NotImplemented")]
+    frames = await journal(db)
+    assert [f["id"] for f in frames] == [exchanges[0]["id"], exchanges[0]["id"] + 1,
+                                         exchanges[1]["id"], exchanges[1]["id"] + 1]
+    # The error is the answer's, not the CALL's; each frame has its own time.
+    assert [(f["direction"], f["message_type"], f["error_code"]) for f in frames] == [
+        ("in", 2, None), ("out", 3, None), ("in", 2, None), ("out", 4, "NotImplemented")]
+    assert frames[0]["at"] <= frames[1]["at"] <= frames[2]["at"] <= frames[3]["at"]
+
+
 async def test_unknown_action_is_not_implemented(db, parse, cp):
     reply = await parse(cp, "FancyAction", {"a": 1}, unique_id="x-1")
     assert (reply.error_code, reply.error_description) == ("NotImplemented", "action 'FancyAction' is not implemented")

@@ -73,7 +73,7 @@ async def test_while_a_round_trip_is_under_way_the_next_waits_for_min_batch_or_h
         batcher = ParseBatcher(pool, "n", max_active=2, min_batch=3, hold=3600)
         transaction = blocker.transaction()
         await transaction.start()
-        await blocker.execute("LOCK TABLE pgcsms.message_log IN EXCLUSIVE MODE")  # no round trip ends
+        await blocker.execute("LOCK TABLE pgcsms.journal IN EXCLUSIVE MODE")  # no round trip ends
         calls = [asyncio.ensure_future(batcher.parse("H1", "u1", "Heartbeat", "{}", "1.6"))]
         await turns()
         assert (batcher.batches, batcher.calls) == (1, 1)  # none under way: at once, alone
@@ -94,7 +94,7 @@ async def test_while_a_round_trip_is_under_way_the_next_waits_for_min_batch_or_h
         # Alone while a round trip is under way, a CALL waits ``hold`` at most.
         transaction = blocker.transaction()
         await transaction.start()
-        await blocker.execute("LOCK TABLE pgcsms.message_log IN EXCLUSIVE MODE")
+        await blocker.execute("LOCK TABLE pgcsms.journal IN EXCLUSIVE MODE")
         first = asyncio.ensure_future(batcher.parse("H1", "v1", "Heartbeat", "{}", "1.6"))
         await turns()
         second = asyncio.ensure_future(batcher.parse("H6", "v6", "Heartbeat", "{}", "1.6"))

@@ -8,7 +8,7 @@ pytestmark = pytest.mark.rollback
 
 async def test_prune_trims_old_journal_and_keeps_the_rest(db, parse, cp):
     await parse(cp, "Heartbeat", {})
-    await db.execute("UPDATE pgcsms.message_log SET at = now() - interval '100 days'")
+    await db.execute("UPDATE pgcsms.journal SET at = now() - interval '100 days'")
     await parse(cp, "Heartbeat", {})
     await db.execute("INSERT INTO pgcsms.auth_failures (charge_point_id, transport, http_status, reason, at) "
                      "VALUES ('X', 'ws', 401, 'old', now() - interval '100 days')")

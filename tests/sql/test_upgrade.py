@@ -120,10 +120,11 @@ def empty_dsn(dsn: str) -> Iterator[str]:
             connection.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
-def call(connection: psycopg.Connection, charge_point_id: str, action: str, payload: dict) -> dict:
+def call(connection: psycopg.Connection, charge_point_id: str, action: str, payload: dict,
+         unique_id: str | None = None) -> dict:
     result, error_code, error_description = connection.execute(
         "SELECT result, error_code, error_description FROM ocpp.parse(%s, %s, %s, %s::jsonb)",
-        (charge_point_id, f"{action}-{os.urandom(4).hex()}", action, json.dumps(payload))).fetchone()
+        (charge_point_id, unique_id or f"{action}-{os.urandom(4).hex()}", action, json.dumps(payload))).fetchone()
     assert error_code is None, (action, error_code, error_description)
     return result
 
@@ -150,10 +151,10 @@ def test_upgrading_from_the_first_release_keeps_the_data_and_ends_as_a_fresh_ins
             " meter_start, started_at, start_unique_id)"
             " VALUES ('CP-UPGRADE', 1, 1, 'TAG-UPGRADE', 'Accepted', 1000, '2026-01-01T10:00:00Z', 'start-1')"
             " RETURNING id").fetchone()[0]
-        assert call(connection, "CP-UPGRADE", "MeterValues", {
-            "connectorId": 1, "transactionId": transaction_id,
-            "meterValue": [{"timestamp": "2026-01-01T10:30:00Z", "sampledValue": [{"value": "1200"}]}]}) == {}
-        journal = connection.execute("SELECT count(*) FROM pgcsms.message_log").fetchone()[0]
+        meter_values = {"connectorId": 1, "transactionId": transaction_id,
+                        "meterValue": [{"timestamp": "2026-01-01T10:30:00Z", "sampledValue": [{"value": "1200"}]}]}
+        assert call(connection, "CP-UPGRADE", "MeterValues", meter_values, unique_id="meter-1") == {}
+        journal = connection.execute("SELECT * FROM ocpp.message_log ORDER BY id").fetchall()
 
     report = migrate(empty_dsn)
     assert report.applied_migrations, "the first release already had every migration: nothing was upgraded"
@@ -171,9 +172,16 @@ def test_upgrading_from_the_first_release_keeps_the_data_and_ends_as_a_fresh_ins
             "SELECT charge_point_id, id_tag, meter_start, started_at = '2026-01-01T10:00:00Z', stopped_at "
             "FROM pgcsms.transactions WHERE id = %s", (transaction_id,)).fetchone() == (
             "CP-UPGRADE", "TAG-UPGRADE", 1000, True, None)
-        assert connection.execute("SELECT count(*) FROM pgcsms.message_log").fetchone()[0] == journal
+        # The journal reads as it did, a row a frame, though it now keeps an
+        # exchange a row; a resend of a CALL journaled the old way is still
+        # answered from it and not applied again.
+        assert connection.execute("SELECT * FROM ocpp.message_log ORDER BY id").fetchall() == journal
+        assert call(connection, "CP-UPGRADE", "MeterValues", meter_values, unique_id="meter-1") == {}
         assert connection.execute("SELECT transaction_id, value FROM pgcsms.meter_values").fetchall() == [
             (transaction_id, "1200")]
+        assert connection.execute(
+            "SELECT error_detail LIKE 'resend of a CALL committed at %%' FROM ocpp.message_log "
+            "ORDER BY id DESC LIMIT 1").fetchone() == (True,)
         stopped = call(connection, "CP-UPGRADE", "StopTransaction", {
             "transactionId": transaction_id, "meterStop": 1500, "timestamp": "2026-01-01T11:00:00Z",
             "idTag": "TAG-UPGRADE"})
