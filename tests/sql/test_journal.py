@@ -191,3 +191,18 @@ async def test_log_frame(db, cp):
         ("in", 4, "c-2", {}, None, "NotSupported", "no", "node-b"),
         ("in", None, None, None, "[9]", "ProtocolError", "x", None),
     ]
+
+
+async def test_a_chargers_latest_frames_come_in_order_by_id(db, cp):
+    await db.execute(
+        "INSERT INTO pgcsms.journal (charge_point_id, direction, message_type, unique_id, action, payload, "
+        "answer_type, answer, answered_at) "
+        "SELECT $1, 'in', 2, n::text, 'Heartbeat', '{}', 3, '{}', clock_timestamp() FROM generate_series(1, 300) AS n",
+        cp)
+    await db.execute("INSERT INTO pgcsms.journal (charge_point_id, direction, message_type, unique_id, action, payload) "
+                     "VALUES ($1, 'out', 2, 'c-1', 'Reset', '{}')", cp)  # a command not yet answered
+    latest = await db.fetch("SELECT id, direction, message_type, unique_id FROM ocpp.message_log "
+                            "WHERE charge_point_id = $1 ORDER BY id DESC LIMIT 5", cp)
+    assert [(r["direction"], r["message_type"], r["unique_id"]) for r in latest] == [
+        ("out", 2, "c-1"), ("out", 3, "300"), ("in", 2, "300"), ("out", 3, "299"), ("in", 2, "299")]
+    assert latest[1]["id"] == latest[2]["id"] + 1
