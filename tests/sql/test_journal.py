@@ -199,8 +199,9 @@ async def test_a_chargers_latest_frames_come_in_order_by_id(db, cp):
         "answer_type, answer, answered_at) "
         "SELECT $1, 'in', 2, n::text, 'Heartbeat', '{}', 3, '{}', clock_timestamp() FROM generate_series(1, 300) AS n",
         cp)
-    await db.execute("INSERT INTO pgcsms.journal (charge_point_id, direction, message_type, unique_id, action, payload) "
-                     "VALUES ($1, 'out', 2, 'c-1', 'Reset', '{}')", cp)  # a command not yet answered
+    await db.execute(  # a command not yet answered
+        "INSERT INTO pgcsms.journal (charge_point_id, direction, message_type, unique_id, action, payload) "
+        "VALUES ($1, 'out', 2, 'c-1', 'Reset', '{}')", cp)
     latest = await db.fetch("SELECT id, direction, message_type, unique_id FROM ocpp.message_log "
                             "WHERE charge_point_id = $1 ORDER BY id DESC LIMIT 5", cp)
     assert [(r["direction"], r["message_type"], r["unique_id"]) for r in latest] == [

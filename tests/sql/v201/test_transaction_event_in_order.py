@@ -155,14 +155,15 @@ def test_an_in_order_session_is_not_derived_again_event_by_event(dsn: str) -> No
     assert row["energy_wh"] == 40 * 2 * 250 + 0 and row["last_seq_no"] == 41 and row["charging_state"] == "Charging"
 
 
-READING = ("INSERT INTO pgcsms.meter_values (charge_point_id, transaction_id, transaction_known, sampled_at, source, "
-           "measurand, location, value, normalized_value, normalized_unit) "
-           "SELECT 'CS-PLAN', $1, true, $2::timestamptz + make_interval(secs => n), 'TransactionEvent', "
-           "'Energy.Active.Import.Register', 'Outlet', n::text, n, 'Wh' FROM generate_series(1, $3) AS n")
-RISES = ("SELECT count(*) FROM ocpp._energy_registers_from(ARRAY[$1::bigint], ARRAY[$2::timestamptz], "
-         "ARRAY[0::bigint])")
-READ = ("SELECT coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0) FROM pg_stat_xact_user_tables "
-        "WHERE relid = 'pgcsms.meter_values'::regclass")
+PLAN_READINGS = (
+    "INSERT INTO pgcsms.meter_values (charge_point_id, transaction_id, transaction_known, sampled_at, source, "
+    "measurand, location, value, normalized_value, normalized_unit) "
+    "SELECT 'CS-PLAN', $1, true, $2::timestamptz + make_interval(secs => n), 'TransactionEvent', "
+    "'Energy.Active.Import.Register', 'Outlet', n::text, n, 'Wh' FROM generate_series(1, $3) AS n")
+PLAN_RISES = ("SELECT count(*) FROM ocpp._energy_registers_from(ARRAY[$1::bigint], ARRAY[$2::timestamptz], "
+              "ARRAY[0::bigint])")
+ROWS_READ = ("SELECT coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0) FROM pg_stat_xact_user_tables "
+             "WHERE relid = 'pgcsms.meter_values'::regclass")
 
 
 async def test_the_rises_read_only_the_sessions_readings_whatever_the_plans_age(fresh_db):
@@ -171,9 +172,9 @@ async def test_the_rises_read_only_the_sessions_readings_whatever_the_plans_age(
     # readings by its key once other sessions have thousands.
     await fresh_db.execute("SET plan_cache_mode = force_generic_plan")
     async with fresh_db.transaction():
-        assert await fresh_db.fetchval(RISES, 1, START) == 0
-        await fresh_db.execute(READING, 1, START, 5000)
-        await fresh_db.execute(READING, 2, START, 3)
-        before = await fresh_db.fetchval(READ)
-        assert await fresh_db.fetchval(RISES, 2, START) == 3
-        assert await fresh_db.fetchval(READ) - before < 50
+        assert await fresh_db.fetchval(PLAN_RISES, 1, START) == 0
+        await fresh_db.execute(PLAN_READINGS, 1, START, 5000)
+        await fresh_db.execute(PLAN_READINGS, 2, START, 3)
+        before = await fresh_db.fetchval(ROWS_READ)
+        assert await fresh_db.fetchval(PLAN_RISES, 2, START) == 3
+        assert await fresh_db.fetchval(ROWS_READ) - before < 50
