@@ -318,7 +318,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION ocpp.complete_command(text, text, jsonb, text, text, text, smallint) IS
-    'For the proxy: a charger''s CALLRESULT (response) or CALLERROR (error_code, error_description, response = errorDetails) to the command in flight with this unique_id; a CALLRESULT that breaks its schema comes with message_type 3 and an error_code, and fails the command. Journals the frame, sets the command''s status, applies the answer''s business effect and notifies ocpp_event, in one transaction. False (journaled all the same) when no command in flight matches.';
+    'For the proxy: a charger''s CALLRESULT (response) or CALLERROR (error_code, error_description, response = errorDetails) to the command in flight with this unique_id; a CALLRESULT that breaks its schema comes with message_type 3 and an error_code, and fails the command. Journals the answer beside its CALL (a frame of its own when no unanswered CALL has this unique_id), sets the command''s status, applies the answer''s business effect and notifies ocpp_event, in one transaction. False (journaled all the same) when no command in flight matches.';
 REVOKE ALL ON FUNCTION ocpp.complete_command(text, text, jsonb, text, text, text, smallint) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION ocpp.complete_command(text, text, jsonb, text, text, text, smallint) TO pgcsms_proxy;
 

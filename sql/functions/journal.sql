@@ -1,6 +1,6 @@
 -- The journal for frames that ocpp.parse does not see: frames the proxy could
 -- not read or refused before any business rule ran, and the CALLERRORs it
--- answered them with. Both go in one call, one transaction.
+-- answered them with: one exchange, one row (pgcsms.journal), one call.
 CREATE OR REPLACE FUNCTION ocpp.log_rejected(
     charge_point_id text,
     unique_id text,
@@ -24,7 +24,7 @@ AS $$
          clock_timestamp())
 $$;
 COMMENT ON FUNCTION ocpp.log_rejected(text, text, text, jsonb, text, text, text, text, smallint) IS
-    'Journals a frame the proxy refused (unreadable, unknown action, schema violation) and the CALLERROR it answered. raw is kept when the frame could not be parsed; message_type NULL when even that is unknown.';
+    'Journals a frame the proxy refused (unreadable, unknown action, schema violation) and the CALLERROR it answered, as one exchange (ocpp.message_log shows the two frames). raw is kept when the frame could not be parsed; message_type NULL when even that is unknown.';
 REVOKE ALL ON FUNCTION ocpp.log_rejected(text, text, text, jsonb, text, text, text, text, smallint) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION ocpp.log_rejected(text, text, text, jsonb, text, text, text, text, smallint) TO pgcsms_proxy;
 
