@@ -24,8 +24,8 @@ ALTER TABLE pgcsms.journal
     ADD CONSTRAINT journal_answer_has_a_time CHECK ((answer_type IS NULL) = (answered_at IS NULL));
 -- The view's answers are found by their time as the opening frames are. (An
 -- index on (charge_point_id, (id + 1)) would cost a third more a row and not
--- serve ORDER BY id: PostgreSQL 15 does not merge a UNION ALL branch in the
--- order of an expression index.)
+-- serve ORDER BY id: PostgreSQL reads a UNION ALL branch that has a WHERE
+-- clause as a subquery, never in an index's order.)
 CREATE INDEX ON pgcsms.journal USING brin (answered_at);
 COMMENT ON TABLE pgcsms.journal IS
     'The journal, one row per exchange (read it as ocpp.message_log, a row per frame). direction, message_type, payload, raw and at are the opening frame''s (a CALL or SEND in, or our CALL out); answer_type (3 CALLRESULT, 4 CALLERROR, 5 CALLRESULTERROR), answer and answered_at its answer''s, which travels the other way; error_code, error_description and error_detail belong to the answer when there is one, else to the frame. A frame that answers nothing we journaled is a row of its own with no answer. id and id + 1 are the ids of the frame and its answer.';
