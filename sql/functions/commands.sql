@@ -288,11 +288,11 @@ BEGIN
            answer = ocpp._redact_secrets(m.action || 'Response', complete_command.response),
            error_code = complete_command.error_code, error_description = complete_command.error_description,
            answered_at = clock_timestamp()
-     WHERE m.charge_point_id = complete_command.charge_point_id AND m.unique_id = complete_command.unique_id
-       AND m.direction = 'out' AND m.message_type = 2 AND m.answer_type IS NULL AND m.error_code IS NULL
-       AND m.id = (SELECT max(o.id) FROM pgcsms.journal AS o
+     WHERE m.charge_point_id = complete_command.charge_point_id
+       AND m.id = (SELECT max(o.id) FROM pgcsms.journal AS o  -- our latest CALL with this unique_id
                     WHERE o.charge_point_id = complete_command.charge_point_id
-                      AND o.unique_id = complete_command.unique_id AND o.direction = 'out' AND o.message_type = 2);
+                      AND o.unique_id = complete_command.unique_id AND o.direction = 'out' AND o.message_type = 2)
+       AND m.answer_type IS NULL AND m.error_code IS NULL;  -- not answered yet, and sent (fail_command)
     IF NOT FOUND THEN
         INSERT INTO pgcsms.journal
             (charge_point_id, direction, message_type, unique_id, action, payload, error_code, error_description,
